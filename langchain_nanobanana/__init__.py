@@ -1,0 +1,66 @@
+"""LangChain integration of the Nano Banana Images API (Gemini image generation and editing).
+
+Importing this package does no network, starts nothing, and pulls in no optional dependency.
+
+.. code-block:: python
+
+    from langchain_nanobanana import NanoBananaImageGenerator
+
+    result = NanoBananaImageGenerator(aspect_ratio="2:3").invoke("a white siamese cat")
+    result.urls
+"""
+
+from langchain_nanobanana.client import NanoBananaClient
+from langchain_nanobanana.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidImageError,
+    NanoBananaAPIError,
+    NanoBananaError,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertainError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
+from langchain_nanobanana.models import ASPECT_RATIOS, MODELS, RESOLUTIONS, ImageRequest, ModelInfo
+from langchain_nanobanana.results import GeneratedImage, ImageResult, TaskRecord
+from langchain_nanobanana.runnables import NanoBananaImageGenerator
+from langchain_nanobanana.tools import (
+    NanoBananaEditTool,
+    NanoBananaGenerateTool,
+    NanoBananaTaskTool,
+    NanoBananaToolkit,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "MODELS",
+    "RESOLUTIONS",
+    "APIConnectionError",
+    "AuthenticationError",
+    "BadRequestError",
+    "GeneratedImage",
+    "ImageRequest",
+    "ImageResult",
+    "InvalidImageError",
+    "ModelInfo",
+    "NanoBananaAPIError",
+    "NanoBananaClient",
+    "NanoBananaEditTool",
+    "NanoBananaError",
+    "NanoBananaGenerateTool",
+    "NanoBananaImageGenerator",
+    "NanoBananaTaskTool",
+    "NanoBananaToolkit",
+    "RateLimitError",
+    "ServerError",
+    "SubmissionUncertainError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "TaskRecord",
+    "__version__",
+]

@@ -1,0 +1,296 @@
+"""The documented parameter tables and :class:`ImageRequest`, the validated request body.
+
+Every rule here comes from the vendor documents in ``shared/seeds`` (file named per rule) or, where
+marked *[vendor SDK]*, from the vendor's published Python SDK / MCP server, as digested in
+``SPEC.md`` Part 1. Validation happens when an :class:`ImageRequest` is built, so a bad value fails
+before any HTTP request is sent, with a message that names the field, the bad value and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from langchain_nanobanana.images import validate_image_url
+
+__all__ = [
+    "ACTIONS",
+    "ASPECT_RATIOS",
+    "DEFAULT_ASPECT_RATIO",
+    "DEFAULT_MODEL",
+    "DEFAULT_RESOLUTION",
+    "MAX_COUNT",
+    "MODELS",
+    "RESOLUTIONS",
+    "Action",
+    "AspectRatio",
+    "ImageRequest",
+    "ModelInfo",
+    "Resolution",
+]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of :data:`MODELS`.
+
+    Attributes:
+        name: The API's ``model`` value.
+        description: What it is for.
+        gemini_model: The underlying Gemini image model.
+        high_resolution: Whether ``resolution`` ``2K`` / ``4K`` is accepted (``1K`` always is).
+        source: Where the row comes from (seed file or ``vendor SDK``).
+    """
+
+    name: str
+    description: str
+    gemini_model: str
+    high_resolution: bool
+    source: str
+
+
+def _rows(*rows: ModelInfo) -> dict[str, ModelInfo]:
+    return {row.name: row for row in rows}
+
+
+#: Every model the API accepts: name -> :class:`ModelInfo`. The first three are documented in
+#: seeds 000/001; the rest come from the vendor SDK. 2K/4K: seed 001 says ``nano-banana-pro``
+#: only, the vendor SDK adds ``nano-banana-2`` and ``nano-banana-2.1``; we follow the SDK.
+MODELS: dict[str, ModelInfo] = _rows(
+    ModelInfo(
+        "nano-banana", "Default: fast and low cost", "gemini-2.5-flash-image", False, "seed 000/001"
+    ),
+    ModelInfo(
+        "nano-banana-2",
+        "Pro-level quality at Flash speed",
+        "gemini-3.1-flash-image",
+        True,
+        "seed 000/001; 2K/4K: vendor SDK",
+    ),
+    ModelInfo(
+        "nano-banana-pro", "Highest quality", "gemini-3-pro-image", True, "seed 000/001"
+    ),
+    ModelInfo(
+        "nano-banana-2-lite",
+        "Lighter, cheaper nano-banana-2",
+        "gemini-3.1-flash-image (lite)",
+        False,
+        "vendor SDK",
+    ),
+    ModelInfo(
+        "nano-banana-2.1", "nano-banana-2 revision", "gemini-3.1-flash-image", True, "vendor SDK"
+    ),
+    ModelInfo(
+        "nano-banana:official",
+        "nano-banana on the official channel",
+        "gemini-2.5-flash-image",
+        False,
+        "vendor SDK",
+    ),
+    ModelInfo(
+        "nano-banana-2-lite:official",
+        "nano-banana-2-lite on the official channel",
+        "gemini-3.1-flash-image (lite)",
+        False,
+        "vendor SDK",
+    ),
+    ModelInfo(
+        "nano-banana-2:official",
+        "nano-banana-2 on the official channel",
+        "gemini-3.1-flash-image",
+        True,
+        "vendor SDK",
+    ),
+    ModelInfo(
+        "nano-banana-pro:official",
+        "nano-banana-pro on the official channel",
+        "gemini-3-pro-image",
+        True,
+        "vendor SDK",
+    ),
+)
+
+Action = Literal["generate", "edit"]
+AspectRatio = Literal["1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4"]
+Resolution = Literal["1K", "2K", "4K"]
+
+#: ``action`` values (seed 001).
+ACTIONS: tuple[str, ...] = ("generate", "edit")
+#: ``aspect_ratio`` values, generate only (seed 001). Default ``1:1``.
+ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4")
+#: ``resolution`` values, generate only (seed 001). Default ``1K``.
+RESOLUTIONS: tuple[str, ...] = ("1K", "2K", "4K")
+DEFAULT_MODEL = "nano-banana"
+DEFAULT_ASPECT_RATIO = "1:1"
+DEFAULT_RESOLUTION = "1K"
+#: ``count`` is 1..4 *[vendor SDK]*; the seeds' examples send 1.
+MAX_COUNT = 4
+
+
+def _allowed(values: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(values)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ImageRequest(BaseModel):
+    """The body of ``POST /nano-banana/images``, validated before anything is sent.
+
+    Fields (seed 001 unless noted):
+        action: ``"generate"`` or ``"edit"`` (required).
+        prompt: Non-blank text (required).
+        model: One of :data:`MODELS`; ``None`` sends nothing and the API uses ``nano-banana``.
+        image_urls: ``edit`` only, at least one; each an http(s) URL or a
+            ``data:image/...;base64,...`` URI of at most 10 MiB decoded (10 x 2**20 bytes).
+        aspect_ratio: ``generate`` only; one of :data:`ASPECT_RATIOS` (API default ``1:1``).
+        resolution: ``generate`` only; one of :data:`RESOLUTIONS` (API default ``1K``); ``2K``/``4K``
+            only with a model whose :attr:`ModelInfo.high_resolution` is true.
+        count: Number of images, 1..4 *[vendor SDK]*.
+        callback_url: Absolute http(s) URL the API POSTs the result to (seed 000).
+
+    Raises:
+        pydantic.ValidationError: on any rule above; each message names the field, the bad value
+            and the allowed values. (``ValidationError`` is a ``ValueError``.)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    action: Action
+    prompt: str
+    model: str | None = None
+    image_urls: list[str] | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    count: int | None = None
+    callback_url: str | None = None
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _check_action(cls, value: Any) -> Any:
+        if value not in ACTIONS:
+            raise ValueError(f"action={_short(value)} is not allowed; use one of: {_allowed(ACTIONS)}")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _check_prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"prompt={_short(value)} is blank; give a non-empty text prompt")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str | None) -> str | None:
+        if value is not None and value not in MODELS:
+            raise ValueError(
+                f"model={_short(value)} is not a known model; use one of: {_allowed(list(MODELS))}"
+            )
+        return value
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _check_aspect_ratio(cls, value: str | None) -> str | None:
+        if value is not None and value not in ASPECT_RATIOS:
+            raise ValueError(
+                f"aspect_ratio={_short(value)} is not allowed; use one of: {_allowed(ASPECT_RATIOS)}"
+            )
+        return value
+
+    @field_validator("resolution")
+    @classmethod
+    def _check_resolution(cls, value: str | None) -> str | None:
+        if value is not None and value not in RESOLUTIONS:
+            raise ValueError(
+                f"resolution={_short(value)} is not allowed; use one of: {_allowed(RESOLUTIONS)}"
+            )
+        return value
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _check_count(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+            raise ValueError(
+                f"count={_short(value)} is not allowed; use a whole number from 1 to {MAX_COUNT}"
+            )
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"callback_url={_short(value)} is not allowed; use an absolute http:// or "
+                "https:// URL that the API can POST the result to"
+            )
+        return value
+
+    @field_validator("image_urls")
+    @classmethod
+    def _check_image_urls(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        for index, url in enumerate(value):
+            validate_image_url(url, field=f"image_urls[{index}]")
+        return value
+
+    @model_validator(mode="after")
+    def _check_action_rules(self) -> ImageRequest:
+        if self.action == "edit":
+            if not self.image_urls:
+                raise ValueError(
+                    f"image_urls={_short(self.image_urls)} is not allowed with action='edit'; "
+                    "give at least one http(s) URL or data:image/...;base64 URI"
+                )
+            for name in ("aspect_ratio", "resolution"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} is not allowed with action='edit' "
+                        "(the first image decides); leave it unset or use action='generate'"
+                    )
+        elif self.image_urls is not None:
+            raise ValueError(
+                f"image_urls (list of {len(self.image_urls)}) is not allowed with "
+                "action='generate'; use action='edit' to change existing images"
+            )
+        if self.resolution not in (None, DEFAULT_RESOLUTION):
+            model = self.model or DEFAULT_MODEL
+            if not MODELS[model].high_resolution:
+                capable = [name for name, info in MODELS.items() if info.high_resolution]
+                raise ValueError(
+                    f"resolution={self.resolution!r} is not allowed with model={model!r}; "
+                    f"use resolution='1K' or one of these models: {_allowed(capable)}"
+                )
+        return self
+
+    def to_payload(self, *, async_: bool = False) -> dict[str, Any]:
+        """The JSON body: only the fields that are set (no ``null``s, no undocumented keys).
+
+        Args:
+            async_: Add ``"async": true`` (*[vendor SDK]*: answer at once with a ``task_id``).
+
+        Returns:
+            A ``dict`` ready for ``json=``.
+        """
+        payload = self.model_dump(exclude_none=True)
+        if async_:
+            payload["async"] = True
+        return payload
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "image_urls" and value:
+                yield name, [u if not u.startswith("data:") else f"{u[:30]}..." for u in value]
+            else:
+                yield name, value

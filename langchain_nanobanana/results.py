@@ -1,0 +1,317 @@
+"""What the API gives back: :class:`GeneratedImage`, :class:`ImageResult`, :class:`TaskRecord`.
+
+Shapes (seed 000, SPEC Part 1):
+
+* a synchronous answer and a callback body:
+  ``{"success": true, "task_id", "trace_id", "data": [{"prompt", "image_url"}, ...]}``;
+* a failure: ``{"success": false, "error": {"code", "message"}, "trace_id", ...}``;
+* an ``async`` / ``callback_url`` acknowledgement: ``{"success": true, "task_id", "trace_id"}``
+  without ``data``;
+* a task record from ``/nano-banana/tasks``: ``{"id", "created_at", "request", "response"?,
+  "trace_id", "type", ...}``; no ``response`` yet means still running.
+
+Account fields (``user_id``, ``credential_id``, ``application_id``, ``api_id``) are stripped on
+parse, so they never reach a model, a log or a trace.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["ACCOUNT_FIELDS", "GeneratedImage", "ImageError", "ImageResult", "TaskRecord"]
+
+#: Keys of a task record that identify the account; removed before anything is exposed.
+ACCOUNT_FIELDS = frozenset({"user_id", "credential_id", "application_id", "api_id"})
+
+Status = Literal["succeeded", "pending", "failed"]
+
+
+def _strip_account_fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_account_fields(v) for k, v in value.items() if k not in ACCOUNT_FIELDS}
+    if isinstance(value, list):
+        return [_strip_account_fields(v) for v in value]
+    return value
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class GeneratedImage(BaseModel):
+    """One generated image: the prompt echoed by the API and the image's direct URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str | None = None
+    image_url: str
+
+
+class ImageError(BaseModel):
+    """The ``error`` object of a failed answer: ``code`` and ``message`` (seed 000)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str | None = None
+    message: str = "unknown error"
+
+
+class ImageResult(BaseModel):
+    """The outcome of one generation or edit.
+
+    Attributes:
+        status: ``"succeeded"`` (``images`` non-empty), ``"pending"`` (submitted with
+            ``wait=False`` or a ``callback_url``; look it up by ``task_id``) or ``"failed"``.
+        task_id: The API's task id (keep it: it finds the task again and helps support).
+        trace_id: The API's trace id for support.
+        images: The generated images, in the API's order.
+        error: ``code`` and ``message`` when ``status == "failed"``.
+        raw: The API's JSON (account fields stripped), for anything not modelled here.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Status
+    task_id: str | None = None
+    trace_id: str | None = None
+    images: list[GeneratedImage] = Field(default_factory=list)
+    error: ImageError | None = None
+    raw: dict[str, Any] | None = Field(default=None, repr=False)
+
+    @classmethod
+    def from_response(
+        cls, data: dict[str, Any], *, task_id: str | None = None, trace_id: str | None = None
+    ) -> ImageResult:
+        """Parse a synchronous answer, a callback body or a task record's ``response``.
+
+        Args:
+            data: The decoded JSON object.
+            task_id, trace_id: Fallbacks when ``data`` lacks them (e.g. from the task record).
+
+        Returns:
+            ``succeeded`` when ``success`` is true and ``data`` has images, ``pending`` when
+            ``success`` is true without images (an acknowledgement), ``failed`` otherwise.
+        """
+        clean = _strip_account_fields(data)
+        task_id = _opt_str(clean.get("task_id")) or task_id
+        trace_id = _opt_str(clean.get("trace_id")) or trace_id
+        if clean.get("success") is False or clean.get("error"):
+            err = clean.get("error")
+            error = (
+                ImageError(code=_opt_str(err.get("code")), message=str(err.get("message") or ""))
+                if isinstance(err, dict)
+                else ImageError(message=str(err or "the API reported success=false"))
+            )
+            return cls(status="failed", task_id=task_id, trace_id=trace_id, error=error, raw=clean)
+        items = clean.get("data")
+        images = [
+            GeneratedImage(prompt=item.get("prompt"), image_url=item["image_url"])
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, dict) and isinstance(item.get("image_url"), str)
+        ]
+        status: Status = "succeeded" if images else "pending"
+        return cls(status=status, task_id=task_id, trace_id=trace_id, images=images, raw=clean)
+
+    @classmethod
+    def from_callback(cls, payload: dict[str, Any] | str | bytes) -> ImageResult:
+        """Parse and check the body the API POSTs to a ``callback_url`` (seed 000: same shape as a
+        synchronous success).
+
+        Args:
+            payload: The decoded JSON object, or the raw body (``str``/``bytes``).
+
+        Raises:
+            ValueError: The body is not JSON, not an object, or has no ``task_id``, or claims
+                success without any ``data[].image_url``.
+        """
+        import json
+
+        data: Any = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+        if not isinstance(data, dict):
+            raise ValueError(f"callback payload must be a JSON object, got {type(data).__name__}")
+        if not _opt_str(data.get("task_id")):
+            raise ValueError("callback payload has no task_id; it is not a Nano Banana callback")
+        result = cls.from_response(data)
+        if result.status == "pending":
+            raise ValueError(
+                f"callback payload for task_id={result.task_id} reports success without images"
+            )
+        return result
+
+    @property
+    def urls(self) -> list[str]:
+        """The image URLs, in order (``[]`` while pending or failed)."""
+        return [image.image_url for image in self.images]
+
+    def raise_for_status(self) -> ImageResult:
+        """Return ``self`` unless failed; a failure raises :class:`TaskFailedError` (with ids)."""
+        if self.status == "failed":
+            error = self.error or ImageError()
+            raise TaskFailedError(
+                error.message, task_id=self.task_id, trace_id=self.trace_id, code=error.code
+            )
+        return self
+
+    def download(
+        self,
+        directory: str | os.PathLike[str] = "out",
+        *,
+        session: requests.Session | None = None,
+        prefix: str | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Path]:
+        """Download every image into ``directory`` (created if missing), streamed to disk.
+
+        Args:
+            directory: Target folder (default ``./out``).
+            session: A ``requests.Session`` to reuse (e.g. ``client.session``); default a new one.
+            prefix: File name stem; default ``<task_id>-<n>``. Names are sanitised and never
+                overwrite an existing file.
+            max_bytes: Size cap per image in bytes (default 64 MiB); larger downloads are aborted.
+
+        Returns:
+            The written paths, in image order.
+
+        Raises:
+            NanoBananaError: The result has no images (pending / failed), or a download failed.
+            InvalidImageError: A URL that is not http(s), or a body that is not an image.
+        """
+        import requests
+
+        from langchain_nanobanana.images import DEFAULT_MAX_DOWNLOAD_BYTES, download_image
+
+        if not self.images:
+            raise NanoBananaError(
+                f"Nothing to download: status={self.status!r} (task_id={self.task_id})"
+            )
+        own = session is None
+        http = session or requests.Session()
+        stem = prefix or self.task_id or "image"
+        try:
+            return [
+                download_image(
+                    http,
+                    url,
+                    directory,
+                    filename=f"{stem}-{n}" if len(self.images) > 1 else stem,
+                    max_bytes=max_bytes or DEFAULT_MAX_DOWNLOAD_BYTES,
+                )
+                for n, url in enumerate(self.urls, start=1)
+            ]
+        finally:
+            if own:
+                http.close()
+
+    def to_content_blocks(self) -> list[dict[str, Any]]:
+        """LangChain standard image content blocks, one per image (``{"type": "image", "url"}``),
+        built with ``langchain_core.messages.content.create_image_block``."""
+        from langchain_nanobanana.images import image_content_block
+
+        return [dict(image_content_block(url)) for url in self.urls]
+
+    def to_text(self) -> str:
+        """A short summary for a model or a log: status, ids and URLs (never base64 nor
+        account fields)."""
+        ids = f"task_id={self.task_id}, trace_id={self.trace_id}"
+        if self.status == "succeeded":
+            lines = [f"Generated {len(self.images)} image(s) ({ids}):"]
+            lines += [f"- {url}" for url in self.urls]
+            return "\n".join(lines)
+        if self.status == "pending":
+            return (
+                f"Image task submitted and still running ({ids}). "
+                "Look it up later with the task tool and this task_id."
+            )
+        error = self.error or ImageError()
+        return f"Image task failed ({ids}): {error.code}: {error.message}"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the images inline, with status and ids underneath."""
+        caption = html.escape(f"{self.status} · task_id={self.task_id} · trace_id={self.trace_id}")
+        imgs = "".join(
+            f'<img src="{html.escape(url, quote=True)}" style="max-width:320px;margin:4px" '
+            f'alt="{html.escape(img.prompt or "", quote=True)[:200]}"/>'
+            for img, url in zip(self.images, self.urls, strict=True)
+        )
+        if self.error is not None:
+            caption += html.escape(f" · {self.error.code}: {self.error.message}")
+        return f"<div>{imgs}<div><small>{caption}</small></div></div>"
+
+
+class TaskRecord(BaseModel):
+    """A task as ``POST /nano-banana/tasks`` returns it (vendor Tasks API guide).
+
+    Attributes:
+        id: The task id.
+        created_at: Unix time in seconds (float) when the task was created.
+        finished_at: Unix time in seconds when it finished, ``None`` while running.
+        request: The original request body (account fields stripped).
+        status: ``"pending"`` while the record has no ``response``, else the result's status.
+        result: The parsed ``response`` as :class:`ImageResult`, ``None`` while running.
+        trace_id: The record's trace id.
+        raw: The record as received, account fields stripped.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    created_at: float | None = None
+    finished_at: float | None = None
+    request: dict[str, Any] | None = Field(default=None, repr=False)
+    status: Status
+    result: ImageResult | None = None
+    trace_id: str | None = None
+    raw: dict[str, Any] | None = Field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, record: dict[str, Any]) -> TaskRecord:
+        """Parse one task record; a record without ``response`` is ``pending``.
+
+        Raises:
+            ValueError: The record has no string ``id``.
+        """
+        clean = _strip_account_fields(record)
+        task_id = _opt_str(clean.get("id")) or _opt_str(clean.get("task_id"))
+        if task_id is None:
+            raise ValueError(f"task record without an id: keys {sorted(clean)}")
+        trace_id = _opt_str(clean.get("trace_id"))
+        response = clean.get("response")
+        result = (
+            ImageResult.from_response(response, task_id=task_id, trace_id=trace_id)
+            if isinstance(response, dict)
+            else None
+        )
+        if result is not None and result.status == "pending":
+            # A finished record whose response has no images and no error is still running.
+            result = None
+        request = clean.get("request")
+        return cls(
+            id=task_id,
+            created_at=_float(clean.get("created_at")),
+            finished_at=_float(clean.get("finished_at")),
+            request=request if isinstance(request, dict) else None,
+            status=result.status if result else "pending",
+            result=result,
+            trace_id=trace_id,
+            raw=clean,
+        )
+
+    def to_result(self) -> ImageResult:
+        """The result, or a ``pending`` :class:`ImageResult` carrying this task's ids."""
+        return self.result or ImageResult(status="pending", task_id=self.id, trace_id=self.trace_id)
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None

@@ -51,7 +51,7 @@ _MAX_BODY_BYTES = 32 * 2**20  # an API answer larger than this is not a document
 
 
 class _Retry429Only(Retry):
-    """The paid submission: ``Retry-After`` only counts for 429 (a 503 is not provably unprocessed)."""
+    """The paid submission: ``Retry-After`` counts only for 429 (a 503 may have been processed)."""
 
     RETRY_AFTER_STATUS_CODES = frozenset({429})
 
@@ -109,6 +109,7 @@ def check_base_url(base_url: str) -> str:
     Raises:
         ValueError: Not an absolute http(s) URL, or plain ``http://`` to a host that is not
             loopback (the token must never travel in clear text; SPEC "The HTTP core").
+
     """
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -145,6 +146,7 @@ def mount_policies(
         pool_maxsize: Connections kept per host (size it to the concurrency in use).
         backoff_factor: Seconds; the n-th retry waits ``backoff_factor * 2**(n-1)`` plus jitter.
         retry_after_max: Seconds; a longer ``Retry-After`` is capped to this.
+
     """
     submit = HTTPAdapter(
         max_retries=_submit_retry(max_retries, backoff_factor, retry_after_max),
@@ -169,7 +171,8 @@ def mount_policies(
 
 def build_session(base_url: str, *, max_retries: int, pool_maxsize: int = 10) -> requests.Session:
     """A new ``requests.Session`` with :func:`mount_policies` applied. Thread-safe to share for
-    independent requests (one connection pool per host, ``pool_maxsize`` connections)."""
+    independent requests (one connection pool per host, ``pool_maxsize`` connections).
+    """
     return mount_policies(
         requests.Session(), base_url, max_retries=max_retries, pool_maxsize=pool_maxsize
     )
@@ -241,6 +244,7 @@ def post_json(
             (read timeout, connection dropped after sending).
         APIConnectionError: the server could not be reached (after retries), or, for reads,
             any transport failure after retries.
+
     """
     try:
         response = session.post(url, json=payload, headers=headers, timeout=timeout, stream=True)
@@ -290,7 +294,8 @@ def _origin(url: str) -> str:
 
 def raise_for_missing(value: object, what: str, data: dict[str, Any], status: int) -> str:
     """Return ``value`` when it is a non-empty string, else raise a NanoBananaAPIError naming
-    ``what`` is missing from the answer (with a snippet of ``data``)."""
+    ``what`` is missing from the answer (with a snippet of ``data``).
+    """
     if isinstance(value, str) and value:
         return value
     raise NanoBananaAPIError(
@@ -299,4 +304,3 @@ def raise_for_missing(value: object, what: str, data: dict[str, Any], status: in
         trace_id=data.get("trace_id") if isinstance(data.get("trace_id"), str) else None,
         body=data,
     )
-

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["GROWTH", "PollSchedule", "chunked"]
+from langchain_nanobanana.errors import NanoBananaAPIError, NanoBananaError, TaskTimeoutError
+from langchain_nanobanana.results import TaskRecord
+
+__all__ = ["GROWTH", "PollSchedule", "PollState", "chunked", "parse_batch"]
 
 #: Factor by which the wait between polls grows each round.
 GROWTH = 1.5
@@ -27,6 +30,7 @@ class PollSchedule:
         interval: First delay in seconds (>= 0).
         max_interval: Largest delay in seconds.
         max_wait: Budget in seconds, counted from construction (``time.monotonic``).
+
     """
 
     def __init__(self, interval: float, max_interval: float, max_wait: float) -> None:
@@ -53,3 +57,66 @@ def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
     """Consecutive slices of ``items`` of at most ``size`` elements."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
+
+
+class PollState:
+    """Bookkeeping of one polling loop: which ids are still pending and what each yielded.
+
+    ``results`` maps task_id -> ``ImageResult`` or the exception it ended with; ``finish`` turns
+    every id still pending into a ``TaskTimeoutError`` (the task keeps running).
+    """
+
+    def __init__(self, task_ids: Sequence[str]) -> None:
+        self.order = list(task_ids)
+        self.results: dict[str, Any] = {}
+        self.last_error: NanoBananaError | None = None
+
+    def pending(self) -> list[str]:
+        return [t for t in dict.fromkeys(self.order) if t not in self.results]
+
+    def done(self) -> bool:
+        return not self.pending()
+
+    def update(self, records: list[TaskRecord], elapsed: float, return_exceptions: bool) -> None:
+        for record in records:
+            if record.id not in self.results and record.result is not None:
+                outcome: Any = record.result
+                try:
+                    record.result.raise_for_status()
+                except NanoBananaError as exc:
+                    if not return_exceptions:
+                        raise
+                    outcome = exc
+                self.results[record.id] = outcome
+
+    def finish(self, elapsed: float, return_exceptions: bool) -> list[Any]:
+        for task_id in self.pending():
+            error = TaskTimeoutError(task_id, waited=elapsed)
+            if self.last_error is not None:
+                error.__cause__ = self.last_error
+            if not return_exceptions:
+                raise error
+            self.results[task_id] = error
+        return [self.results[t] for t in self.order]
+
+
+def parse_batch(data: dict[str, Any]) -> dict[str, TaskRecord]:
+    """task_id -> TaskRecord from a ``retrieve_batch`` answer ``{"items": [...], "count"}``.
+
+    Raises:
+        NanoBananaAPIError: The answer has no ``items`` list.
+
+    """
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise NanoBananaAPIError(
+            f"retrieve_batch answer without an items list: keys {sorted(data)}",
+            status_code=200,
+            body=data,
+        )
+    out: dict[str, TaskRecord] = {}
+    for item in items:
+        if isinstance(item, dict):
+            record = TaskRecord.from_api(item)
+            out[record.id] = record
+    return out

@@ -3,7 +3,7 @@
 Hierarchy::
 
     NanoBananaError                      base of everything this package raises
-    ├── NanoBananaAPIError               a non-2xx or unreadable answer (status_code, code, message, trace_id)
+    ├── NanoBananaAPIError               non-2xx or unreadable answer (status_code, code, trace_id)
     │   ├── BadRequestError              400 (token_mismatched, api_not_implemented)
     │   ├── AuthenticationError          401 invalid_token, or no token configured at all
     │   ├── RateLimitError               429 too_many_requests (retry_after, seconds)
@@ -11,7 +11,7 @@ Hierarchy::
     ├── APIConnectionError               the server could not be reached (after retries)
     ├── SubmissionUncertainError         the billable POST may have run: do not resubmit blindly
     ├── TaskFailedError                  the task finished with ``response.success == false``
-    ├── TaskTimeoutError                 polling gave up; the task keeps running (``poll_task`` resumes)
+    ├── TaskTimeoutError                 polling gave up; the task runs on (poll_task resumes)
     └── InvalidImageError (ValueError)   an image input that cannot be sent (size, type, location)
 
 Source of the status/code table: seed 000 ("错误处理") and SPEC Part 1 "Errors".
@@ -48,6 +48,7 @@ class NanoBananaError(Exception):
     Attributes:
         task_id: The task this error concerns, when one is known (never dropped once known).
         trace_id: The API's trace id for support, when known.
+
     """
 
     task_id: str | None = None
@@ -73,6 +74,7 @@ class NanoBananaAPIError(NanoBananaError):
         task_id: The task concerned, if known.
         body: The decoded JSON body, or a short text snippet (at most 200 characters) when the body
             was not JSON.
+
     """
 
     def __init__(
@@ -115,11 +117,11 @@ def _rebuild_api_error(
 
 
 class BadRequestError(NanoBananaAPIError):
-    """HTTP 400: bad request or bad parameters (``token_mismatched``), or ``api_not_implemented``."""
+    """HTTP 400: bad parameters (``token_mismatched``) or ``api_not_implemented``."""
 
 
 class AuthenticationError(NanoBananaAPIError):
-    """HTTP 401 ``invalid_token``, or no token configured (``status_code`` 401, ``code`` ``no_token``).
+    """HTTP 401 ``invalid_token``, or no token configured (status 401, code ``no_token``).
 
     Not something a model can fix: the tools re-raise it instead of returning a tool message.
     """
@@ -130,6 +132,7 @@ class RateLimitError(NanoBananaAPIError):
 
     Attributes:
         retry_after: Seconds the server asked to wait (from ``Retry-After``), or ``None``.
+
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -138,7 +141,7 @@ class RateLimitError(NanoBananaAPIError):
 
 
 class ServerError(NanoBananaAPIError):
-    """HTTP 5xx (``api_error``). On a submission it is never retried: the generation may have run."""
+    """HTTP 5xx (``api_error``). Never retried on a submission: the generation may have run."""
 
 
 class APIConnectionError(NanoBananaError):
@@ -149,6 +152,7 @@ class APIConnectionError(NanoBananaError):
 
     Attributes:
         task_id: The task concerned, when known (task reads).
+
     """
 
     def __init__(self, message: str, *, task_id: str | None = None) -> None:
@@ -170,6 +174,7 @@ class SubmissionUncertainError(NanoBananaError):
     Attributes:
         task_id: Known task id, if any (``None`` when the server never answered).
         trace_id: Known trace id, if any.
+
     """
 
     def __init__(
@@ -193,6 +198,7 @@ class TaskFailedError(NanoBananaError):
     Attributes:
         task_id, trace_id: Ids of the task.
         code, message: The API's ``response.error.code`` and ``.message``.
+
     """
 
     def __init__(
@@ -219,11 +225,12 @@ class TaskFailedError(NanoBananaError):
 class TaskTimeoutError(NanoBananaError):
     """Polling gave up after ``waited`` seconds; the task itself keeps running.
 
-    Resume with ``NanoBananaClient.poll_task(task_id)`` (nothing is resubmitted, nothing paid twice).
+    Resume with ``NanoBananaClient.poll_task(task_id)``: nothing is resubmitted or paid twice.
 
     Attributes:
         task_id: The task that is still running.
         waited: Seconds spent polling before giving up (float).
+
     """
 
     def __init__(self, task_id: str, *, waited: float, trace_id: str | None = None) -> None:
@@ -275,8 +282,8 @@ def _parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
@@ -307,6 +314,7 @@ def error_from_response(
 
     Returns:
         The exception instance (not raised).
+
     """
     code: str | None = None
     trace_id: str | None = None

@@ -44,6 +44,7 @@ class ModelInfo:
         gemini_model: The underlying Gemini image model.
         high_resolution: Whether ``resolution`` ``2K`` / ``4K`` is accepted (``1K`` always is).
         source: Where the row comes from (seed file or ``vendor SDK``).
+
     """
 
     name: str
@@ -71,9 +72,7 @@ MODELS: dict[str, ModelInfo] = _rows(
         True,
         "seed 000/001; 2K/4K: vendor SDK",
     ),
-    ModelInfo(
-        "nano-banana-pro", "Highest quality", "gemini-3-pro-image", True, "seed 000/001"
-    ),
+    ModelInfo("nano-banana-pro", "Highest quality", "gemini-3-pro-image", True, "seed 000/001"),
     ModelInfo(
         "nano-banana-2-lite",
         "Lighter, cheaper nano-banana-2",
@@ -150,7 +149,8 @@ class ImageRequest(BaseModel):
         image_urls: ``edit`` only, at least one; each an http(s) URL or a
             ``data:image/...;base64,...`` URI of at most 10 MiB decoded (10 x 2**20 bytes).
         aspect_ratio: ``generate`` only; one of :data:`ASPECT_RATIOS` (API default ``1:1``).
-        resolution: ``generate`` only; one of :data:`RESOLUTIONS` (API default ``1K``); ``2K``/``4K``
+        resolution: ``generate`` only; one of :data:`RESOLUTIONS` (API default ``1K``);
+            ``2K``/``4K``
             only with a model whose :attr:`ModelInfo.high_resolution` is true.
         count: Number of images, 1..4 *[vendor SDK]*.
         callback_url: Absolute http(s) URL the API POSTs the result to (seed 000).
@@ -158,6 +158,7 @@ class ImageRequest(BaseModel):
     Raises:
         pydantic.ValidationError: on any rule above; each message names the field, the bad value
             and the allowed values. (``ValidationError`` is a ``ValueError``.)
+
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
@@ -175,7 +176,9 @@ class ImageRequest(BaseModel):
     @classmethod
     def _check_action(cls, value: Any) -> Any:
         if value not in ACTIONS:
-            raise ValueError(f"action={_short(value)} is not allowed; use one of: {_allowed(ACTIONS)}")
+            raise ValueError(
+                f"action={_short(value)} is not allowed; use one of: {_allowed(ACTIONS)}"
+            )
         return value
 
     @field_validator("prompt")
@@ -199,7 +202,8 @@ class ImageRequest(BaseModel):
     def _check_aspect_ratio(cls, value: str | None) -> str | None:
         if value is not None and value not in ASPECT_RATIOS:
             raise ValueError(
-                f"aspect_ratio={_short(value)} is not allowed; use one of: {_allowed(ASPECT_RATIOS)}"
+                f"aspect_ratio={_short(value)} is not allowed; "
+                f"use one of: {_allowed(ASPECT_RATIOS)}"
             )
         return value
 
@@ -282,6 +286,7 @@ class ImageRequest(BaseModel):
 
         Returns:
             A ``dict`` ready for ``json=``.
+
         """
         payload = self.model_dump(exclude_none=True)
         if async_:

@@ -1,0 +1,397 @@
+"""The HTTP side of the simulator: a threading server and its request handler.
+
+Endpoints: ``POST /nano-banana/images`` (sync, ``async`` and ``callback_url`` modes),
+``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``), and unauthenticated image files at
+``GET /files/<uuid>.png`` and ``GET /files/padded/<nbytes>.png``. Bodies are validated like the real
+API; every documented error shape is produced; injected faults are applied here. The public
+object is :class:`langchain_nanobanana.testing.server.FakeNanoBananaServer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from langchain_nanobanana.testing._png import make_png, padded_png, padded_size
+from langchain_nanobanana.testing._state import (
+    Fault,
+    FileSpec,
+    Headers,
+    RecordedRequest,
+    TaskEntry,
+)
+from langchain_nanobanana.testing._validate import (
+    ApiError,
+    Submission,
+    data_uri_png_size,
+    validate_submission,
+)
+
+if TYPE_CHECKING:
+    from langchain_nanobanana.testing.server import FakeNanoBananaServer
+
+__all__ = ["HTTPServer"]
+
+_JSON = "application/json"
+_HTML_502 = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+_HTML_500 = (
+    b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>"
+    b"<body><h1>Internal Server Error</h1><p>The server encountered an internal error.</p>"
+    b"</body></html>"
+)
+_FILE_RE = re.compile(r"^/files/([0-9a-f-]{36})\.png$")
+_PADDED_RE = re.compile(r"^/files/padded/(\d{1,10})\.png$")
+_MAX_PADDED = 2 * 2**30
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes
+    content_type: str = _JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
+    return _Response(status, json.dumps(payload).encode(), _JSON, headers or {})
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> _Response:
+    body = {
+        "success": False,
+        "error": {"code": code, "message": message},
+        "trace_id": str(uuid.uuid4()),
+    }
+    return _json_response(status, body, headers)
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` that counts connections and can close them all on stop."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], fake: FakeNanoBananaServer) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.fake = fake
+        self.open_connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without ``HTTPServer``'s reverse DNS lookup (``getfqdn`` can take seconds)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that went away (closed, reset, timed out); report anything else."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.fake._state.count_connection()
+        with self.conn_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.conn_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open client socket so idle keep-alive handler threads end now."""
+        with self.conn_lock:
+            conns = list(self.open_connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeNanoBanana/1.0"
+    timeout = 300  # idle keep-alive connections end after 5 minutes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log."""
+
+    def do_GET(self) -> None:
+        """Handle GET."""
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        """Handle HEAD."""
+        self._handle()
+
+    def do_POST(self) -> None:
+        """Handle POST."""
+        self._handle()
+
+    def do_PUT(self) -> None:
+        """Handle PUT."""
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        """Handle PATCH."""
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        """Handle DELETE."""
+        self._handle()
+
+    # -- plumbing --------------------------------------------------------------------------------
+    @property
+    def fake(self) -> FakeNanoBananaServer:
+        """The simulator this handler serves."""
+        return cast(HTTPServer, self.server).fake
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+            self.close_connection = True
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _write(self, resp: _Response, *, truncate: bool = False) -> None:
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        for key, value in resp.headers.items():
+            self.send_header(key, value)
+        if truncate:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body[: len(resp.body) // 2] if truncate else resp.body)
+
+    def _handle(self) -> None:
+        fake = self.fake
+        arrived = time.monotonic()
+        body = self._read_body()
+        path = urlsplit(self.path).path
+        try:
+            parsed: object | None = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        fault = fake._state.take_fault(path)
+        fake._state.record(
+            RecordedRequest(
+                method=self.command,
+                path=path,
+                headers=Headers(self.headers.items()),
+                body=body,
+                json=parsed,
+                time=arrived,
+                fault=fault.kind if fault else None,
+            )
+        )
+        if fault is None:
+            resp = self._process(path, body, arrived)
+            if resp is not None:
+                self._write(resp)
+            return
+        self._fault(fault, path, body, arrived)
+
+    def _fault(self, fault: Fault, path: str, body: bytes, arrived: float) -> None:
+        fake = self.fake
+        extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        kind = fault.kind
+        if kind == "429":
+            self._write(_error(429, "too_many_requests", "Too many requests.", extra))
+        elif kind in ("500", "503"):
+            msg = "Internal server error." if kind == "500" else "Service temporarily unavailable."
+            self._write(_error(int(kind), "api_error", msg, extra))
+        elif kind == "502":
+            self._write(_Response(502, _HTML_502, "text/html", extra))
+        elif kind == "html":
+            self._write(_Response(500, _HTML_500, "text/html; charset=utf-8", extra))
+        elif kind == "timeout":
+            try:
+                delay = float(fault.retry_after or 30.0)
+            except ValueError:  # an HTTP-date: use the default
+                delay = 30.0
+            if fake._stopping.wait(delay):
+                self.close_connection = True
+                return
+            resp = self._process(path, body, arrived)
+            if resp is not None:
+                self._write(resp)
+        else:  # malformed / truncated / drop: the request may have been processed
+            resp = self._process(path, body, arrived) if fault.create_task else None
+            if kind == "malformed":
+                self._write(_Response(200, b'{"success": tru'))
+            elif kind == "truncated":
+                if resp is None:
+                    resp = _json_response(200, {"success": True, "task_id": str(uuid.uuid4())})
+                self._write(resp, truncate=True)
+            else:  # drop: close without answering
+                self.close_connection = True
+
+    # -- routing ---------------------------------------------------------------------------------
+    def _process(self, path: str, body: bytes, arrived: float) -> _Response | None:
+        """Compute the normal answer; ``None`` when the simulator is stopping (no answer)."""
+        fake = self.fake
+        if path.startswith("/files/"):
+            return self._file(path)
+        if not fake._state.allow(fake.rate_limit, time.monotonic()):
+            return _error(
+                429,
+                "too_many_requests",
+                f"Too many requests: the limit is {fake.rate_limit:g} per second.",
+                {"Retry-After": "1"},
+            )
+        if self.command != "POST" or path not in ("/nano-banana/images", "/nano-banana/tasks"):
+            return _error(
+                404, "api_not_implemented", f"API {self.command} {path} is not implemented."
+            )
+        if not self._authorized():
+            return _error(401, "invalid_token", "Invalid or missing token (authorization: Bearer).")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(400, "token_mismatched", "The request body is not valid JSON.")
+        if not isinstance(payload, dict):
+            return _error(400, "token_mismatched", "The request body must be a JSON object.")
+        if path == "/nano-banana/tasks":
+            return self._tasks(payload)
+        try:
+            sub = validate_submission(payload)
+        except ApiError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        return self._submit(sub, payload, arrived)
+
+    def _authorized(self) -> bool:
+        token = self.fake.token
+        if token is None:
+            return True
+        scheme, _, value = self.headers.get("authorization", "").strip().partition(" ")
+        return scheme.lower() == "bearer" and value.strip() == token
+
+    def _file(self, path: str) -> _Response:
+        if self.command not in ("GET", "HEAD"):
+            return _error(
+                404, "api_not_implemented", f"API {self.command} {path} is not implemented."
+            )
+        if m := _PADDED_RE.match(path):
+            nbytes = int(m.group(1))
+            if nbytes <= _MAX_PADDED:
+                return _Response(200, padded_png(nbytes), "image/png")
+        elif m := _FILE_RE.match(path):
+            spec = self.fake._state.get_file(m.group(1))
+            if spec is not None:
+                return _Response(200, make_png(spec.width, spec.height, spec.seed), "image/png")
+        return _error(404, "not_found", f"File {path} not found.")
+
+    def _submit(self, sub: Submission, payload: dict[str, Any], arrived: float) -> _Response | None:
+        fake = self.fake
+        width, height = sub.size if sub.size else self._edit_size(sub.first_image)
+        images = []
+        for i in range(sub.count):
+            seed = f"{sub.prompt}\x00{i}".encode()
+            file_id = fake._state.add_file(FileSpec(width, height, seed))
+            images.append((sub.prompt, f"{fake.base_url}/files/{file_id}.png"))
+        duration = max(0.0, float(fake.task_duration))
+        entry = TaskEntry(
+            id=str(uuid.uuid4()),
+            trace_id=str(uuid.uuid4()),
+            request=payload,
+            created_at=time.time(),
+            created_mono=arrived,
+            duration=duration,
+            images=images,
+            callback_url=sub.callback_url,
+        )
+        fake._state.add_task(entry)
+        if sub.callback_url:
+            fake._callbacks.schedule(arrived + duration, entry.id)
+        latency = max(0.0, float(fake.submit_latency))
+        wait = latency if sub.is_async or sub.callback_url else max(latency, duration)
+        if fake._stopping.wait(max(0.0, arrived + wait - time.monotonic())):
+            self.close_connection = True
+            return None
+        if sub.is_async or sub.callback_url:
+            return _json_response(
+                200, {"success": True, "task_id": entry.id, "trace_id": entry.trace_id}
+            )
+        result = entry.response()
+        return _json_response(200 if result["success"] else 500, result)
+
+    def _edit_size(self, image: str | None) -> tuple[int, int]:
+        """Pixel size of the first edit input when the simulator can know it, else 1024x1024."""
+        if image is None:
+            return 1024, 1024
+        if image.startswith("data:"):
+            return data_uri_png_size(image) or (1024, 1024)
+        parts = urlsplit(image)
+        port = cast(HTTPServer, self.server).server_address[1]
+        if parts.port == port and parts.hostname in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+            self.fake.host,
+        ):
+            if m := _FILE_RE.match(parts.path):
+                spec = self.fake._state.get_file(m.group(1))
+                if spec is not None:
+                    return spec.width, spec.height
+            elif _PADDED_RE.match(parts.path):
+                return padded_size()
+        return 1024, 1024
+
+    def _tasks(self, payload: dict[str, Any]) -> _Response:
+        state = self.fake._state
+        action = payload.get("action")
+        if action == "retrieve":
+            task_id = payload.get("id")
+            if not isinstance(task_id, str) or not task_id:
+                return _error(400, "token_mismatched", "Field 'id' is required (a task id string).")
+            record = state.task_record(task_id)
+            if record is None:
+                return _error(404, "not_found", f"Task {task_id!r} not found.")
+            return _json_response(200, record)
+        if action == "retrieve_batch":
+            ids = payload.get("ids")
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                return _error(
+                    400, "token_mismatched", "Field 'ids' must be a list of task id strings."
+                )
+            found = [state.task_record(i) for i in ids]
+            items = [r for r in found if r is not None]
+            return _json_response(200, {"items": items, "count": len(items)})
+        return _error(
+            400,
+            "api_not_implemented",
+            f"Task action {action!r} is not implemented; use 'retrieve' or 'retrieve_batch'.",
+        )

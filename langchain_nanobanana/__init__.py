@@ -60,7 +60,7 @@ __all__ = [
     "ServerError",
     "SubmissionUncertainError",
     "TaskFailedError",
-    "TaskTimeoutError",
     "TaskRecord",
+    "TaskTimeoutError",
     "__version__",
 ]

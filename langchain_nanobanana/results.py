@@ -77,6 +77,7 @@ class ImageResult(BaseModel):
         images: The generated images, in the API's order.
         error: ``code`` and ``message`` when ``status == "failed"``.
         raw: The API's JSON (account fields stripped), for anything not modelled here.
+
     """
 
     model_config = ConfigDict(frozen=True)
@@ -101,6 +102,7 @@ class ImageResult(BaseModel):
         Returns:
             ``succeeded`` when ``success`` is true and ``data`` has images, ``pending`` when
             ``success`` is true without images (an acknowledgement), ``failed`` otherwise.
+
         """
         clean = _strip_account_fields(data)
         task_id = _opt_str(clean.get("task_id")) or task_id
@@ -133,6 +135,7 @@ class ImageResult(BaseModel):
         Raises:
             ValueError: The body is not JSON, not an object, or has no ``task_id``, or claims
                 success without any ``data[].image_url``.
+
         """
         import json
 
@@ -185,6 +188,7 @@ class ImageResult(BaseModel):
         Raises:
             NanoBananaError: The result has no images (pending / failed), or a download failed.
             InvalidImageError: A URL that is not http(s), or a body that is not an image.
+
         """
         import requests
 
@@ -214,14 +218,16 @@ class ImageResult(BaseModel):
 
     def to_content_blocks(self) -> list[dict[str, Any]]:
         """LangChain standard image content blocks, one per image (``{"type": "image", "url"}``),
-        built with ``langchain_core.messages.content.create_image_block``."""
+        built with ``langchain_core.messages.content.create_image_block``.
+        """
         from langchain_nanobanana.images import image_content_block
 
         return [dict(image_content_block(url)) for url in self.urls]
 
     def to_text(self) -> str:
         """A short summary for a model or a log: status, ids and URLs (never base64 nor
-        account fields)."""
+        account fields).
+        """
         ids = f"task_id={self.task_id}, trace_id={self.trace_id}"
         if self.status == "succeeded":
             lines = [f"Generated {len(self.images)} image(s) ({ids}):"]
@@ -260,6 +266,7 @@ class TaskRecord(BaseModel):
         result: The parsed ``response`` as :class:`ImageResult`, ``None`` while running.
         trace_id: The record's trace id.
         raw: The record as received, account fields stripped.
+
     """
 
     model_config = ConfigDict(frozen=True)
@@ -279,6 +286,7 @@ class TaskRecord(BaseModel):
 
         Raises:
             ValueError: The record has no string ``id``.
+
         """
         clean = _strip_account_fields(record)
         task_id = _opt_str(clean.get("id")) or _opt_str(clean.get("task_id"))

@@ -139,7 +139,19 @@ class ImageResult(BaseModel):
         """
         import json
 
-        data: Any = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+        data: Any = payload
+        if isinstance(payload, (str, bytes)):
+            try:
+                data = json.loads(payload)
+            except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
+                snippet = (
+                    payload[:80]
+                    if isinstance(payload, str)
+                    else payload[:80].decode(errors="replace")
+                )
+                raise ValueError(
+                    f"callback payload is not JSON ({exc}); body starts with {snippet!r}"
+                ) from exc
         if not isinstance(data, dict):
             raise ValueError(f"callback payload must be a JSON object, got {type(data).__name__}")
         if not _opt_str(data.get("task_id")):

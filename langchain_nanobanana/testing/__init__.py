@@ -15,6 +15,7 @@ from langchain_nanobanana.testing._png import make_png, padded_png, png_size
 from langchain_nanobanana.testing._state import RecordedRequest
 from langchain_nanobanana.testing._validate import ASPECT_SIZES, HIRES_MODELS, MODELS
 from langchain_nanobanana.testing.server import FakeNanoBananaServer
+from langchain_nanobanana.testing.webhook import WebhookReceiver
 
 __all__ = [
     "ASPECT_SIZES",
@@ -22,6 +23,7 @@ __all__ = [
     "MODELS",
     "FakeNanoBananaServer",
     "RecordedRequest",
+    "WebhookReceiver",
     "make_png",
     "padded_png",
     "png_size",

@@ -27,6 +27,7 @@ from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import (
     BadRequestError,
     InvalidImageError,
+    NanoBananaAPIError,
     RateLimitError,
     SubmissionUncertainError,
     TaskFailedError,
@@ -142,6 +143,9 @@ def format_validation_error(error: ValidationError) -> str:
         hint = f"; use {allowed}" if allowed else ""
         if item.get("type") == "extra_forbidden":
             hint = "; this argument does not exist, leave it out"
+        if item.get("type") == "missing":  # its "input" is the whole argument dict: not shown
+            lines.append(f"{field} is missing (required){hint}")
+            continue
         lines.append(f"{field}={value} is not allowed ({message}){hint}")
     return "Invalid arguments, fix and call again:\n" + "\n".join(lines)
 
@@ -168,6 +172,14 @@ class _NanoBananaTool(BaseTool):
 
     @staticmethod
     def _fixable(exc: Exception) -> ToolException:
+        if isinstance(exc, RateLimitError):
+            wait = f"{exc.retry_after:g} s" if exc.retry_after is not None else "a little"
+            return ToolException(f"{exc}. Rate limited: wait {wait} before calling again.")
+        if isinstance(exc, TaskTimeoutError):  # the model has no poll_task: name its tool
+            return ToolException(
+                f"{exc}. Do not submit it again: look it up later with "
+                f"nano_banana_task(task_id={exc.task_id!r})."
+            )
         return ToolException(str(exc))
 
 
@@ -357,6 +369,13 @@ class NanoBananaTaskTool(_NanoBananaTool):
     )
     args_schema: type[BaseModel] = TaskInput
 
+    @staticmethod
+    def _unknown_task(task_id: str, exc: NanoBananaAPIError) -> ToolException:
+        """A 404 means the model passed a task_id that does not exist: it can fix that."""
+        return ToolException(
+            f"task_id={task_id!r} was not found; use {_ALLOWED_BY_FIELD['task_id']} ({exc})"
+        )
+
     def _run(
         self, task_id: str, run_manager: CallbackManagerForToolRun | None = None
     ) -> ToolOutput:
@@ -364,6 +383,10 @@ class NanoBananaTaskTool(_NanoBananaTool):
             record = self.client.get_task(task_id)
         except _MODEL_FIXABLE as exc:
             raise self._fixable(exc) from exc
+        except NanoBananaAPIError as exc:
+            if exc.status_code != 404:
+                raise
+            raise self._unknown_task(task_id, exc) from exc
         result = record.to_result()
         return self._content(result), result
 
@@ -374,6 +397,10 @@ class NanoBananaTaskTool(_NanoBananaTool):
             record = await self.client.aget_task(task_id)
         except _MODEL_FIXABLE as exc:
             raise self._fixable(exc) from exc
+        except NanoBananaAPIError as exc:
+            if exc.status_code != 404:
+                raise
+            raise self._unknown_task(task_id, exc) from exc
         result = record.to_result()
         return self._content(result), result
 

@@ -130,6 +130,9 @@ class HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeNanoBanana/1.0"
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per answer on Linux loopback). Real API servers do not stall like that.
+    disable_nagle_algorithm = True
     timeout = 300  # idle keep-alive connections end after 5 minutes
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -200,7 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         arrived = time.monotonic()
         body = self._read_body()
-        path = urlsplit(self.path).path
+        raw_path = urlsplit(self.path).path
+        prefix = fake.path_prefix.rstrip("/")  # e.g. "/v1" like the mirror (seed 003)
+        path = raw_path[len(prefix) :] if prefix and raw_path.startswith(prefix + "/") else raw_path
         try:
             parsed: object | None = json.loads(body) if body else None
         except ValueError:
@@ -209,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake._state.record(
             RecordedRequest(
                 method=self.command,
-                path=path,
+                path=raw_path,
                 headers=Headers(self.headers.items()),
                 body=body,
                 json=parsed,
@@ -228,7 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         kind = fault.kind
-        if kind == "429":
+        if kind == "400":  # a rule the API enforces that no client can check (e.g. content)
+            self._write(_error(400, "token_mismatched", "The prompt was rejected.", extra))
+        elif kind == "429":
             self._write(_error(429, "too_many_requests", "Too many requests.", extra))
         elif kind in ("500", "503"):
             msg = "Internal server error." if kind == "500" else "Service temporarily unavailable."

@@ -23,7 +23,7 @@ from typing import Any
 __all__ = ["CallbackDispatcher", "Fault", "FileSpec", "RecordedRequest", "SimState", "TaskEntry"]
 
 FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "html", "malformed", "truncated", "drop", "timeout"}
+    {"400", "429", "500", "502", "503", "html", "malformed", "truncated", "drop", "timeout"}
 )
 """Every ``kind`` accepted by ``FakeNanoBananaServer.inject_fault``."""
 

@@ -29,7 +29,8 @@ class FakeNanoBananaServer:
 
     Use as a context manager (``with FakeNanoBananaServer() as sim: sim.base_url``) or call
     :meth:`start` / :meth:`stop`. The knobs ``token``, ``submit_latency``, ``task_duration``,
-    ``rate_limit`` and ``callback_timeout`` are plain attributes read at request time.
+    ``rate_limit``, ``callback_timeout`` and ``path_prefix`` are plain attributes read at request
+    time.
 
     Args:
         token: the accepted bearer token; ``None`` accepts any or no token.
@@ -41,6 +42,8 @@ class FakeNanoBananaServer:
             endpoints; beyond it, ``429 too_many_requests`` with ``Retry-After: 1``. Image files
             (``/files/...``, the CDN stand-in) are never rate limited. ``None``: no limit.
         callback_timeout: seconds each callback POST may take.
+        path_prefix: serve the API under this path too (e.g. ``"/v1"``, like the mirror
+            ``https://api.xhuoapi.ai/v1``, seed 003); the request log keeps the full path.
 
     """
 
@@ -54,6 +57,7 @@ class FakeNanoBananaServer:
         task_duration: float = 0.0,
         rate_limit: float | None = None,
         callback_timeout: float = 5.0,
+        path_prefix: str = "",
     ) -> None:
         self.token = token
         self.host = host
@@ -62,6 +66,7 @@ class FakeNanoBananaServer:
         self.task_duration = task_duration
         self.rate_limit = rate_limit
         self.callback_timeout = callback_timeout
+        self.path_prefix = path_prefix
         self._state = SimState()
         self._callbacks = CallbackDispatcher(self._state, lambda: self.callback_timeout)
         self._stopping = threading.Event()
@@ -164,7 +169,8 @@ class FakeNanoBananaServer:
     ) -> None:
         """Make the next ``count`` requests whose path starts with ``path`` (``None``: any) fail.
 
-        Kinds: ``"429"`` (too_many_requests, ``Retry-After: retry_after`` when given), ``"500"`` /
+        Kinds: ``"400"`` (token_mismatched: a rule only the server checks, e.g. content),
+        ``"429"`` (too_many_requests, ``Retry-After: retry_after`` when given), ``"500"`` /
         ``"503"`` (JSON ``api_error``), ``"502"`` (nginx-like HTML page), ``"html"`` (500 HTML),
         ``"malformed"`` (200, ``application/json``, body ``{"success": tru``), ``"truncated"`` (200,
         ``Content-Length`` larger than the bytes sent, then close), ``"drop"`` (read the request,

@@ -172,6 +172,18 @@ class ImageRequest(BaseModel):
     count: int | None = None
     callback_url: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _check_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [f"{k}={_short(v)}" for k, v in data.items() if k not in cls.model_fields]
+            if unknown:
+                raise ValueError(
+                    f"unknown field(s) {', '.join(unknown)} are not allowed; "
+                    f"use only: {_allowed(list(cls.model_fields))}"
+                )
+        return data
+
     @field_validator("action", mode="before")
     @classmethod
     def _check_action(cls, value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Tests against the real API (skipped without ``ACEDATACLOUD_API_TOKEN``) and the simulator."""

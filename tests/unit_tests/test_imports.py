@@ -1,0 +1,132 @@
+"""The public surface: a snapshot of ``__all__``, and what ``import langchain_nanobanana`` costs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import langchain_nanobanana
+
+EXPECTED_ALL = [
+    "ASPECT_RATIOS",
+    "APIConnectionError",
+    "AuthenticationError",
+    "BadRequestError",
+    "GeneratedImage",
+    "ImageRequest",
+    "ImageResult",
+    "InvalidImageError",
+    "MODELS",
+    "ModelInfo",
+    "NanoBananaAPIError",
+    "NanoBananaClient",
+    "NanoBananaEditTool",
+    "NanoBananaError",
+    "NanoBananaGenerateTool",
+    "NanoBananaImageGenerator",
+    "NanoBananaTaskTool",
+    "NanoBananaToolkit",
+    "RESOLUTIONS",
+    "RateLimitError",
+    "ServerError",
+    "SubmissionUncertainError",
+    "TaskFailedError",
+    "TaskRecord",
+    "TaskTimeoutError",
+    "__version__",
+]
+
+#: SPEC Part 2 "Public names": each must stay exported.
+SPEC_NAMES = {
+    "NanoBananaClient",
+    "NanoBananaGenerateTool",
+    "NanoBananaEditTool",
+    "NanoBananaTaskTool",
+    "NanoBananaToolkit",
+    "NanoBananaImageGenerator",
+    "ImageRequest",
+    "ImageResult",
+    "GeneratedImage",
+    "TaskRecord",
+    "MODELS",
+    "ASPECT_RATIOS",
+    "RESOLUTIONS",
+    "NanoBananaError",
+    "NanoBananaAPIError",
+    "BadRequestError",
+    "AuthenticationError",
+    "RateLimitError",
+    "ServerError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+}
+
+
+def test_all_snapshot() -> None:
+    assert sorted(langchain_nanobanana.__all__) == sorted(EXPECTED_ALL)
+    assert len(set(langchain_nanobanana.__all__)) == len(langchain_nanobanana.__all__)
+    assert not SPEC_NAMES - set(langchain_nanobanana.__all__)
+
+
+def test_every_name_importable() -> None:
+    for name in langchain_nanobanana.__all__:
+        assert getattr(langchain_nanobanana, name) is not None, name
+    namespace: dict[str, object] = {}
+    exec("from langchain_nanobanana import *", namespace)
+    assert set(EXPECTED_ALL) <= set(namespace)
+    assert isinstance(langchain_nanobanana.__version__, str)
+
+
+def test_simulator_importable_from_testing() -> None:
+    from langchain_nanobanana.testing import FakeNanoBananaServer
+
+    assert FakeNanoBananaServer.__module__.startswith("langchain_nanobanana.testing")
+
+
+_PROBE = textwrap.dedent(
+    """
+    import json, sys, traceback
+
+    events = []
+
+    def audit(event, args):
+        if event.startswith("socket."):
+            stack = "".join(traceback.format_stack(limit=12))
+            events.append([event, repr(args)[:200], stack])
+
+    sys.addaudithook(audit)
+    import langchain_nanobanana  # noqa: F401
+
+    print(json.dumps({"modules": sorted(sys.modules), "events": events}))
+    """
+)
+
+
+def test_import_is_light_and_offline() -> None:
+    """``import langchain_nanobanana`` in a fresh interpreter: no simulator, no server module,
+    no agent framework, no heavy optional package, and no network.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    modules = set(report["modules"])
+    assert "langchain_nanobanana" in modules and "langchain_nanobanana.client" in modules
+    forbidden = {"langchain_nanobanana.testing", "http.server", "socketserver"}
+    assert not modules & forbidden
+    for top in ("langchain", "langgraph", "PIL", "numpy"):
+        assert not {m for m in modules if m == top or m.startswith(top + ".")}, top
+
+    # No connection, no DNS lookup, no listening socket. The one socket allowed is urllib3's
+    # import-time IPv6 probe (``HAS_IPV6``: bind to ::1 port 0, closed at once, nothing sent),
+    # which every ``import requests`` makes.
+    def from_urllib3_probe(stack: str) -> bool:
+        return "urllib3/util/connection.py" in stack.replace("\\", "/") and "_has_ipv6" in stack
+
+    unexpected = [e for e in report["events"] if not from_urllib3_probe(e[2])]
+    assert unexpected == [], unexpected
+    names = {e[0] for e in report["events"]}
+    assert names <= {"socket.__new__", "socket.bind"}, names
+    assert "socket.connect" not in names and "socket.getaddrinfo" not in names

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import random
+from itertools import takewhile
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, MaxRetryError, NewConnectionError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from langchain_nanobanana.errors import (
@@ -42,6 +45,7 @@ __all__ = [
     "is_loopback_host",
     "mount_policies",
     "post_json",
+    "resize_pools",
 ]
 
 SUBMIT_PATH = "/nano-banana/images"
@@ -50,7 +54,31 @@ _SNIPPET = 200
 _MAX_BODY_BYTES = 32 * 2**20  # an API answer larger than this is not a documented answer
 
 
-class _Retry429Only(Retry):
+class _Backoff(Retry):
+    """``Retry`` whose backoff starts at the first retry and survives a bad ``Retry-After``.
+
+    urllib3 retries the first failure at once (backoff 0) and raises on an unparsable
+    ``Retry-After``; here the n-th consecutive retry waits ``backoff_factor * 2**(n-1)`` plus up to
+    ``backoff_jitter`` seconds (capped at ``backoff_max``), and an unparsable ``Retry-After`` falls
+    back to that backoff (a 429 was surely not processed, whatever its header says).
+    """
+
+    def get_backoff_time(self) -> float:
+        errors = len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
+        if errors == 0:
+            return 0.0
+        jitter = random.random() * self.backoff_jitter  # noqa: S311 - jitter, not crypto
+        value = self.backoff_factor * 2 ** (errors - 1) + jitter
+        return float(max(0.0, min(self.backoff_max, value)))
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        try:
+            return super().get_retry_after(response)
+        except InvalidHeader:
+            return None
+
+
+class _Retry429Only(_Backoff):
     """The paid submission: ``Retry-After`` counts only for 429 (a 503 may have been processed)."""
 
     RETRY_AFTER_STATUS_CODES = frozenset({429})
@@ -75,7 +103,7 @@ def _submit_retry(max_retries: int, backoff_factor: float, retry_after_max: int)
 
 
 def _read_retry(max_retries: int, backoff_factor: float, retry_after_max: int) -> Retry:
-    return Retry(
+    return _Backoff(
         total=max_retries,
         connect=max_retries,
         read=max_retries,
@@ -128,6 +156,37 @@ def check_base_url(base_url: str) -> str:
     return base_url.strip().rstrip("/")
 
 
+class PoolAdapter(HTTPAdapter):
+    """``HTTPAdapter`` whose connection pools can grow after mounting (see :func:`resize_pools`)."""
+
+    def __init__(self, *, max_retries: Retry, pool_maxsize: int) -> None:
+        super().__init__(max_retries=max_retries, pool_maxsize=pool_maxsize)
+        self.pool_maxsize = pool_maxsize
+        self.pool_connections = DEFAULT_POOLSIZE  # hosts with a pool (requests' default)
+
+    def grow(self, pool_maxsize: int) -> None:
+        """Keep up to ``pool_maxsize`` connections per host from now on (never shrinks).
+
+        A new pool manager replaces the old one (one attribute swap, safe while other threads send):
+        requests in flight finish on the old pools, whose connections urllib3 closes when they are
+        garbage-collected. The retry policy is kept.
+        """
+        if pool_maxsize > self.pool_maxsize:
+            self.pool_maxsize = pool_maxsize
+            self._pool_maxsize = pool_maxsize  # what requests pickles and reads back
+            self.init_poolmanager(self.pool_connections, pool_maxsize)
+
+
+def resize_pools(session: requests.Session, pool_maxsize: int) -> None:
+    """Grow every :class:`PoolAdapter` mounted on ``session`` to ``pool_maxsize`` connections per
+    host, so that ``pool_maxsize`` concurrent requests all return their connection to the pool
+    (keep-alive) instead of urllib3 discarding the extras with a "pool is full" warning.
+    """
+    for adapter in list(session.adapters.values()):
+        if isinstance(adapter, PoolAdapter):
+            adapter.grow(pool_maxsize)
+
+
 def mount_policies(
     session: requests.Session,
     base_url: str,
@@ -148,11 +207,11 @@ def mount_policies(
         retry_after_max: Seconds; a longer ``Retry-After`` is capped to this.
 
     """
-    submit = HTTPAdapter(
+    submit = PoolAdapter(
         max_retries=_submit_retry(max_retries, backoff_factor, retry_after_max),
         pool_maxsize=pool_maxsize,
     )
-    read = HTTPAdapter(
+    read = PoolAdapter(
         max_retries=_read_retry(max_retries, backoff_factor, retry_after_max),
         pool_maxsize=pool_maxsize,
     )
@@ -161,7 +220,7 @@ def mount_policies(
     for prefix in ("https://", "http://"):
         session.mount(
             prefix,
-            HTTPAdapter(
+            PoolAdapter(
                 max_retries=_read_retry(max_retries, backoff_factor, retry_after_max),
                 pool_maxsize=pool_maxsize,
             ),
@@ -276,8 +335,9 @@ def post_json(
         data = None
     if not isinstance(data, dict):
         snippet = text[:_SNIPPET]
+        hint = "; the generation may have run: look the task up before resubmitting" * billable
         raise NanoBananaAPIError(
-            f"Malformed answer from the API (not a JSON object): {snippet!r}",
+            f"Malformed answer from the API (not a JSON object): {snippet!r}{hint}",
             status_code=response.status_code,
             task_id=task_id,
             body=snippet,

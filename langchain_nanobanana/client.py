@@ -23,6 +23,8 @@ from langchain_nanobanana._polling import PollSchedule, PollState, chunked, pars
 from langchain_nanobanana.errors import (
     APIConnectionError,
     AuthenticationError,
+    NanoBananaAPIError,
+    NanoBananaError,
     RateLimitError,
     ServerError,
     SubmissionUncertainError,
@@ -42,6 +44,16 @@ _CONNECT_TIMEOUT = 10.0
 
 #: Errors while polling that do not lose the task: polling goes on until ``max_wait``.
 _TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
+
+
+def _transient(exc: NanoBananaError) -> bool:
+    """Whether a failed task read is worth another round: ``_TRANSIENT``, or a 2xx answer that
+    could not be read (malformed or truncated body): the read is idempotent, the task runs on.
+    """
+    if isinstance(exc, _TRANSIENT):
+        return True
+    return isinstance(exc, NanoBananaAPIError) and 200 <= exc.status_code < 300
+
 
 PollObserver = Callable[[list[TaskRecord], float], None]
 
@@ -77,6 +89,9 @@ class NanoBananaClient:
         timeout: Read timeout in seconds per HTTP request (default 60.0).
         sync_timeout: Read timeout in seconds of a sync-mode submission (default 1800.0).
         max_retries: Retry bound for both retry policies (default 2); see ``_http``.
+        backoff_factor: Seconds; the n-th consecutive retry waits ``backoff_factor * 2**(n-1)``
+            plus up to ``backoff_factor / 2`` of random jitter (default 0.5), unless the answer
+            carries a ``Retry-After`` (seconds or HTTP-date, honoured up to 60 s).
         poll_interval: First wait between polls in seconds (default 1.0), growing x1.5 per poll.
         max_poll_interval: Cap of that wait in seconds (default 10.0).
         max_wait: Seconds a poll may wait before :class:`TaskTimeoutError` (default 600.0).
@@ -99,6 +114,7 @@ class NanoBananaClient:
         timeout: float = 60.0,
         sync_timeout: float = 1800.0,
         max_retries: int = 2,
+        backoff_factor: float = 0.5,
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         max_wait: float = 600.0,
@@ -121,6 +137,7 @@ class NanoBananaClient:
             ("max_poll_interval", max_poll_interval),
             ("max_wait", max_wait),
             ("max_retries", max_retries),
+            ("backoff_factor", backoff_factor),
         ):
             if value < 0:
                 raise ValueError(f"{name}={value!r} is not allowed; use a number >= 0")
@@ -128,6 +145,7 @@ class NanoBananaClient:
         self.timeout = timeout
         self.sync_timeout = sync_timeout
         self.max_retries = max_retries
+        self.backoff_factor = backoff_factor
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.max_wait = max_wait
@@ -138,6 +156,7 @@ class NanoBananaClient:
             self.base_url,
             max_retries=max_retries,
             pool_maxsize=pool_maxsize,
+            backoff_factor=backoff_factor,
         )
         self._lock = threading.Lock()
 
@@ -163,6 +182,18 @@ class NanoBananaClient:
         """Close the pooled session (only when the client created it)."""
         if self._owns_session:
             self.session.close()
+
+    def ensure_pool_size(self, size: int) -> None:
+        """Keep at least ``size`` connections per host in the session's pools (never shrinks).
+
+        Called by ``NanoBananaImageGenerator.batch`` / ``abatch`` with the concurrency they use, so
+        every concurrent request hands its connection back for reuse (keep-alive) instead of
+        urllib3 discarding the ones over ``pool_maxsize`` with a "pool is full" warning.
+        """
+        with self._lock:
+            if size > self.pool_maxsize:
+                self.pool_maxsize = size
+                _http.resize_pools(self.session, size)
 
     def _headers(self) -> dict[str, str]:
         if self._token is None or not self._token.get_secret_value():
@@ -333,7 +364,8 @@ class NanoBananaClient:
             return self._post(_http.SUBMIT_PATH, payload, read_timeout=read_timeout)
         except ServerError as exc:
             raise SubmissionUncertainError(
-                f"The API answered HTTP {exc.status_code} ({exc.code}) to the submission",
+                f"The API answered HTTP {exc.status_code} (code={exc.code}) to the submission: "
+                f"{exc.message}",
                 task_id=exc.task_id,
                 trace_id=exc.trace_id,
             ) from exc
@@ -379,8 +411,9 @@ class NanoBananaClient:
         """Poll ``POST /nano-banana/tasks`` (``action="retrieve"``) until the task is done.
 
         The wait starts at ``poll_interval`` seconds and grows x1.5 up to ``max_poll_interval``.
-        Transient errors (connection, 5xx, 429 after the read retries) never drop the task:
-        polling goes on until the budget runs out. Never resubmits the generation.
+        Transient errors (connection, 5xx, 429 after the read retries, an unreadable 2xx body)
+        never drop the task: polling goes on until the budget runs out. Never resubmits the
+        generation.
 
         Args:
             task_id: The ``task_id`` returned by a submission.
@@ -432,10 +465,13 @@ class NanoBananaClient:
         while True:
             try:
                 records = self._read_round(state.pending())
-            except _TRANSIENT as exc:
+            except NanoBananaError as exc:
+                if not _transient(exc):
+                    raise
                 state.last_error = exc
                 records = []
-            state.update(records, schedule.elapsed(), return_exceptions)
+            if state.update(records, schedule.elapsed(), return_exceptions):
+                schedule.restart()
             if on_round is not None:
                 on_round(records, schedule.elapsed())
             delay = schedule.next_delay()
@@ -536,10 +572,13 @@ class NanoBananaClient:
         while True:
             try:
                 records = await asyncio.to_thread(self._read_round, state.pending())
-            except _TRANSIENT as exc:
+            except NanoBananaError as exc:
+                if not _transient(exc):
+                    raise
                 state.last_error = exc
                 records = []
-            state.update(records, schedule.elapsed(), return_exceptions)
+            if state.update(records, schedule.elapsed(), return_exceptions):
+                schedule.restart()
             if on_round is not None:
                 maybe = on_round(records, schedule.elapsed())
                 if asyncio.iscoroutine(maybe):

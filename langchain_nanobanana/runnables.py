@@ -11,16 +11,20 @@
     result = chain.invoke({"subject": "a lighthouse at dawn"})
     result.urls
 
-``batch`` / ``abatch`` submit every item (at most ``max_concurrency`` submissions in flight), then
-poll all pending tasks together with ``retrieve_batch`` (50 ids per request), so N images cost
-about one poll request per round, not N. Each poll round dispatches the custom event
-``nano_banana_progress`` (``{"elapsed": seconds, "tasks": {task_id: status}}``), visible to
-callback handlers (``on_custom_event``) and ``astream_events``.
+``batch`` / ``abatch`` submit every item (at most ``max_concurrency`` submissions in flight, the
+client's connection pool grown to match), then poll all pending tasks together with
+``retrieve_batch`` (50 ids per request), so N images cost one poll request per round (per 50), not
+N. Each poll round dispatches the custom event ``nano_banana_progress`` with ``{"round": n,
+"elapsed": seconds, "tasks": {task_id: "pending" | "succeeded" | "failed"}, "pending": count,
+"succeeded": count, "failed": count}`` (every task being polled, not only those read this round),
+visible to callback handlers (``on_custom_event``) and ``astream_events``. In a batch the event
+belongs to the first input's run (one event per round, not one per input).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -86,8 +90,11 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         model: Model name (``MODELS``); ``None`` = API default ``nano-banana``.
         aspect_ratio, resolution, count: Defaults for generate requests (edit ignores
             ``aspect_ratio`` / ``resolution``: the first image decides, seed 001).
+        callback_url: When set, every request carries it and the output is the ``pending``
+            result (``task_id``) at once, without polling: the API POSTs the images there
+            (parse them with ``ImageResult.from_callback``; ``testing.WebhookReceiver`` locally).
 
-    Output: ``ImageResult`` with ``status="succeeded"``.
+    Output: ``ImageResult`` with ``status="succeeded"`` (``"pending"`` with ``callback_url``).
 
     Raises:
         pydantic.ValidationError: Bad parameters, before any request.
@@ -104,6 +111,7 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
     aspect_ratio: str | None = None
     resolution: str | None = None
     count: int | None = None
+    callback_url: str | None = None
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -141,6 +149,7 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
             "aspect_ratio": self.aspect_ratio,
             "resolution": self.resolution,
             "count": self.count,
+            "callback_url": self.callback_url,
         }
         if isinstance(value, dict):
             unknown = set(value) - _DICT_KEYS
@@ -164,8 +173,10 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
 
     # -- single ---------------------------------------------------------------------------------
 
-    def _progress(self, run_manager: Any, records: list[TaskRecord], elapsed: float) -> Any:
-        data = {"elapsed": round(elapsed, 3), "tasks": {r.id: r.status for r in records}}
+    def _progress(
+        self, run_manager: Any, tracker: _Progress, records: list[TaskRecord], elapsed: float
+    ) -> Any:
+        data = tracker.update(records, elapsed)
         # What dispatch_custom_event does, without needing a config context: the event belongs to
         # this run (its handlers and astream_events see it as on_custom_event).
         child = run_manager.get_child()
@@ -223,17 +234,22 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         if len(inputs) == 1:
             submit(0)
         else:
+            self.client.ensure_pool_size(_concurrency(config, len(inputs)))
             with get_executor_for_config(config[0] if config else None) as executor:
                 list(executor.map(submit, range(len(inputs))))
         return self._collect(outputs, run_manager[0], return_exceptions)
 
     def _collect(self, outputs: list[Any], manager: Any, return_exceptions: bool) -> list[Any]:
-        pending = [o.task_id for o in outputs if _is_pending(o)]
+        # With a callback_url the API delivers the result there: nothing to poll.
+        pending = [o.task_id for o in outputs if _is_pending(o) and not self.callback_url]
         if pending:
+            tracker = _Progress(pending)
             polled = self.client.poll_tasks(
                 pending,
                 return_exceptions=return_exceptions,
-                on_round=lambda records, elapsed: self._progress(manager, records, elapsed),
+                on_round=lambda records, elapsed: self._progress(
+                    manager, tracker, records, elapsed
+                ),
             )
             done = dict(zip(pending, polled, strict=True))
             outputs = [done[o.task_id] if _is_pending(o) else o for o in outputs]
@@ -267,6 +283,8 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
     ) -> list[Any]:
         limit = (config[0].get("max_concurrency") if config else None) or len(inputs)
         semaphore = asyncio.Semaphore(limit)
+        if len(inputs) > 1:
+            self.client.ensure_pool_size(_concurrency(config, len(inputs)))
 
         async def submit(value: ImageGeneratorInput) -> Any:
             async with semaphore:
@@ -279,12 +297,14 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         for output in outputs:
             if isinstance(output, BaseException) and not isinstance(output, Exception):
                 raise output
-        pending = [o.task_id for o in outputs if _is_pending(o)]
+        # With a callback_url the API delivers the result there: nothing to poll.
+        pending = [o.task_id for o in outputs if _is_pending(o) and not self.callback_url]
         if pending:
             manager = run_manager[0]
+            tracker = _Progress(pending)
 
             async def on_round(records: list[TaskRecord], elapsed: float) -> None:
-                await self._progress(manager, records, elapsed)
+                await self._progress(manager, tracker, records, elapsed)
 
             polled = await self.client.apoll_tasks(
                 pending, return_exceptions=return_exceptions, on_round=on_round
@@ -311,3 +331,34 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
 
 def _is_pending(output: object) -> bool:
     return isinstance(output, ImageResult) and output.status == "pending"
+
+
+def _concurrency(config: Sequence[RunnableConfig] | None, n_inputs: int) -> int:
+    """Requests a batch may have in flight: ``max_concurrency``, else the size of a default
+    ``ThreadPoolExecutor`` (what ``batch`` and ``asyncio.to_thread`` use), at most one per input.
+    """
+    limit = config[0].get("max_concurrency") if config else None
+    return min(n_inputs, limit or min(32, (os.cpu_count() or 1) + 4))
+
+
+class _Progress:
+    """The payload of the ``nano_banana_progress`` event: the status of every polled task."""
+
+    def __init__(self, task_ids: Sequence[str]) -> None:
+        self.round = 0
+        self.statuses: dict[str, str] = dict.fromkeys(task_ids, "pending")
+
+    def update(self, records: Sequence[TaskRecord], elapsed: float) -> dict[str, Any]:
+        self.round += 1
+        for record in records:
+            if record.id in self.statuses:
+                self.statuses[record.id] = record.status
+        counts = {status: 0 for status in ("pending", "succeeded", "failed")}
+        for status in self.statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+        return {
+            "round": self.round,
+            "elapsed": round(elapsed, 3),
+            "tasks": dict(self.statuses),
+            **counts,
+        }

@@ -33,12 +33,14 @@ def sim() -> Iterator[FakeNanoBananaServer]:
 
 @pytest.fixture
 def client(sim: FakeNanoBananaServer) -> Iterator[NanoBananaClient]:
-    """A poll-mode client on the simulator with fast polling (50 ms growing to 200 ms)."""
+    """A poll-mode client on the simulator with fast polling (50 ms growing to 200 ms) and fast
+    retry backoff (20 ms), so fault tests do not wait out production delays."""
     with NanoBananaClient(
         SIM_TOKEN,
         base_url=sim.base_url,
         poll_interval=0.05,
         max_poll_interval=0.2,
         max_wait=30.0,
+        backoff_factor=0.02,
     ) as c:
         yield c

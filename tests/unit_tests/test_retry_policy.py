@@ -1,0 +1,280 @@
+"""The retry policy of SPEC "Retry policy (never pay twice)", proven on the simulator.
+
+Two ``urllib3.util.Retry`` policies are mounted on one ``requests.Session``: the billable
+submission (``/nano-banana/images``) retries only what surely was not processed (connection
+refused, 429), the idempotent task read (``/nano-banana/tasks``) retries broadly; ``max_retries``
+bounds both. Waits are checked with loose lower bounds on the simulator's arrival times (sleeps
+never end early), never with tight upper bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from email.utils import formatdate
+from itertools import pairwise
+from typing import Any
+
+import pytest
+import requests
+from urllib3.response import HTTPResponse
+from urllib3.util.retry import Retry
+
+from langchain_nanobanana import (
+    APIConnectionError,
+    NanoBananaClient,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertainError,
+    _http,
+)
+from langchain_nanobanana.testing import FakeNanoBananaServer
+
+SUBMIT = "/nano-banana/images"
+TASKS = "/nano-banana/tasks"
+
+
+def make_client(sim: FakeNanoBananaServer, **kwargs: Any) -> NanoBananaClient:
+    """A poll-mode client with fast polling and a small backoff (overridable)."""
+    options: dict[str, Any] = {
+        "base_url": sim.base_url,
+        "poll_interval": 0.02,
+        "max_poll_interval": 0.1,
+        "max_wait": 20.0,
+        "backoff_factor": 0.02,
+    }
+    options.update(kwargs)
+    return NanoBananaClient(sim.token, **options)
+
+
+def gaps(sim: FakeNanoBananaServer, path: str) -> list[float]:
+    """Seconds between consecutive arrivals on ``path`` (simulator clock)."""
+    times = [r.time for r in sim.requests_to(path)]
+    return [b - a for a, b in pairwise(times)]
+
+
+def policy(client: NanoBananaClient, path: str) -> Retry:
+    retry = client.session.get_adapter(client.base_url + path).max_retries  # type: ignore[attr-defined]
+    assert isinstance(retry, Retry)
+    return retry
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+# -- the two policies as configured --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1"])
+def test_two_policies_mounted_per_path(sim: FakeNanoBananaServer, prefix: str) -> None:
+    client = make_client(sim, base_url=sim.base_url + prefix, max_retries=3)
+    submit, read = policy(client, SUBMIT), policy(client, TASKS)
+    # Submission: only 429 by status, never a read error, 429 alone honours Retry-After.
+    assert submit.status_forcelist == {429}
+    assert submit.read is False
+    assert submit.total == submit.connect == submit.status == 3
+    assert submit.allowed_methods == {"POST"}
+    assert set(submit.RETRY_AFTER_STATUS_CODES) == {429}
+    assert not submit.is_retry("POST", 503, has_retry_after=True)
+    assert not submit.is_retry("POST", 500)
+    assert submit.is_retry("POST", 429)
+    # Task read: connection errors, read errors, 429 and 5xx.
+    assert {429, 500, 502, 503, 504} <= set(read.status_forcelist or ())
+    assert read.total == read.connect == read.read == read.status == 3
+    assert "POST" in (read.allowed_methods or ())
+    assert read.backoff_jitter > 0 and submit.backoff_jitter > 0
+    assert read.retry_after_max == submit.retry_after_max == 60
+    # Anything else (image downloads) never gets the submission policy.
+    other = client.session.get_adapter(sim.base_url + "/files/x.png").max_retries
+    assert other.status_forcelist != {429}
+
+
+def test_backoff_is_exponential_with_jitter() -> None:
+    factor = 0.4
+    retry = _http._submit_retry(5, factor, 60)
+    assert retry.get_backoff_time() == 0.0  # no failure yet
+    seen: list[list[float]] = []
+    for _ in range(300):
+        current, waits = retry, []
+        for _n in range(3):
+            response = HTTPResponse(body=b"", status=429, preload_content=False)
+            current = current.increment(method="POST", url=SUBMIT, response=response)
+            waits.append(current.get_backoff_time())
+        seen.append(waits)
+    for n in range(3):
+        values = [w[n] for w in seen]
+        base = factor * 2**n  # the first retry already waits backoff_factor
+        assert all(base <= v <= base + factor / 2 for v in values), (n, min(values), max(values))
+        assert max(values) - min(values) > factor / 10  # jitter spreads the retries
+    capped = _http._read_retry(20, 10.0, 60)
+    for _ in range(8):
+        capped = capped.increment(method="POST", url=TASKS, error=None, response=None)
+    assert capped.get_backoff_time() <= capped.backoff_max
+
+
+# -- 429 on the submission -----------------------------------------------------------------------
+
+
+def test_submission_429_without_retry_after_backs_off_then_succeeds(
+    sim: FakeNanoBananaServer,
+) -> None:
+    sim.inject_fault("429", count=2, path=SUBMIT)
+    result = make_client(sim, backoff_factor=0.15).generate("a red kite")
+    assert result.status == "succeeded"
+    assert len(sim.requests_to(SUBMIT)) == 3
+    assert len(sim.tasks) == 1  # retried, and still paid once
+    first, second = gaps(sim, SUBMIT)
+    assert first >= 0.15 * 0.9  # backoff_factor * 2**0
+    assert second >= 0.30 * 0.9  # backoff_factor * 2**1
+
+
+def test_submission_429_retry_after_seconds_is_honoured(sim: FakeNanoBananaServer) -> None:
+    sim.inject_fault("429", path=SUBMIT, retry_after="1")
+    result = make_client(sim, backoff_factor=0.01).generate("a red kite")
+    assert result.status == "succeeded"
+    assert len(sim.requests_to(SUBMIT)) == 2
+    assert len(sim.tasks) == 1
+    assert gaps(sim, SUBMIT)[0] >= 0.9  # the server's 1 s, not the 0.01 s backoff
+
+
+def test_submission_429_retry_after_http_date_is_honoured(sim: FakeNanoBananaServer) -> None:
+    when = formatdate(time.time() + 2, usegmt=True)  # RFC 9110 IMF-fixdate, 1 s resolution
+    sim.inject_fault("429", path=SUBMIT, retry_after=when)
+    result = make_client(sim, backoff_factor=0.01).generate("a red kite")
+    assert result.status == "succeeded"
+    assert len(sim.requests_to(SUBMIT)) == 2
+    assert len(sim.tasks) == 1
+    assert gaps(sim, SUBMIT)[0] >= 0.5
+
+
+def test_submission_429_with_unparsable_retry_after_falls_back_to_backoff(
+    sim: FakeNanoBananaServer,
+) -> None:
+    # urllib3 alone raises InvalidHeader here, which would look like "may have run".
+    sim.inject_fault("429", path=SUBMIT, retry_after="soon")
+    result = make_client(sim).generate("a red kite")
+    assert result.status == "succeeded"
+    assert len(sim.requests_to(SUBMIT)) == 2
+    assert len(sim.tasks) == 1
+
+
+def test_retry_after_is_capped(sim: FakeNanoBananaServer) -> None:
+    session = _http.mount_policies(
+        requests.Session(), sim.base_url, max_retries=1, backoff_factor=0.01, retry_after_max=1
+    )
+    sim.inject_fault("429", path=SUBMIT, retry_after="3600")
+    data = _http.post_json(
+        session,
+        sim.base_url + SUBMIT,
+        {"action": "generate", "prompt": "x", "async": True},
+        headers={"authorization": f"Bearer {sim.token}"},
+        timeout=(5.0, 5.0),
+        billable=True,
+    )
+    assert data["success"] is True and data["task_id"] in sim.tasks
+    (gap,) = gaps(sim, SUBMIT)
+    assert 0.9 <= gap < 60  # capped to retry_after_max=1 s, not an hour
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+def test_max_retries_bounds_the_submission(sim: FakeNanoBananaServer, max_retries: int) -> None:
+    sim.inject_fault("429", count=10, path=SUBMIT, retry_after="0")
+    with pytest.raises(RateLimitError) as info:
+        make_client(sim, max_retries=max_retries, backoff_factor=0.01).generate("a red kite")
+    assert len(sim.requests_to(SUBMIT)) == max_retries + 1
+    assert sim.tasks == {}
+    assert info.value.status_code == 429 and info.value.code == "too_many_requests"
+    assert info.value.retry_after == 0.0
+    assert info.value.trace_id and info.value.trace_id in str(info.value)
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+def test_max_retries_bounds_the_task_read(sim: FakeNanoBananaServer, max_retries: int) -> None:
+    client = make_client(sim, max_retries=max_retries, backoff_factor=0.01)
+    pending = client.generate("a red kite", wait=False)
+    assert pending.task_id is not None
+    sim.inject_fault("500", count=10, path=TASKS)
+    with pytest.raises(ServerError) as info:
+        client.get_task(pending.task_id)
+    assert len(sim.requests_to(TASKS)) == max_retries + 1
+    assert info.value.task_id == pending.task_id  # the task is never dropped from the error
+
+
+@pytest.mark.parametrize(("kind", "retry_after"), [("503", "1"), ("500", None), ("502", None)])
+def test_submission_5xx_is_never_retried(
+    sim: FakeNanoBananaServer, kind: str, retry_after: str | None
+) -> None:
+    # urllib3's default would honour Retry-After on a 503; a paid POST must not.
+    sim.inject_fault(kind, path=SUBMIT, retry_after=retry_after)
+    with pytest.raises(SubmissionUncertainError):
+        make_client(sim, max_retries=3).generate("a red kite")
+    assert len(sim.requests_to(SUBMIT)) == 1
+
+
+# -- the task read retries broadly ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "429", "html", "drop"])
+def test_task_read_retries_transient_answers(sim: FakeNanoBananaServer, kind: str) -> None:
+    client = make_client(sim, max_retries=2)
+    pending = client.generate("a red kite", wait=False)
+    assert pending.task_id is not None
+    sim.inject_fault(kind, count=2, path=TASKS)
+    record = client.get_task(pending.task_id)  # one call: the retries are urllib3's
+    assert record.status == "succeeded"
+    reads = sim.requests_to(TASKS)
+    assert [r.fault for r in reads] == [kind, kind, None]
+    assert len(sim.requests_to(SUBMIT)) == 1
+
+
+def test_task_read_retries_a_read_timeout(sim: FakeNanoBananaServer) -> None:
+    client = make_client(sim, timeout=0.3)
+    pending = client.generate("a red kite", wait=False)
+    assert pending.task_id is not None
+    sim.inject_fault("timeout", path=TASKS, retry_after="2")
+    assert client.get_task(pending.task_id).status == "succeeded"
+    assert [r.fault for r in sim.requests_to(TASKS)] == ["timeout", None]
+
+
+def test_task_read_honours_retry_after(sim: FakeNanoBananaServer) -> None:
+    client = make_client(sim, backoff_factor=0.01)
+    pending = client.generate("a red kite", wait=False)
+    assert pending.task_id is not None
+    sim.inject_fault("429", path=TASKS, retry_after="1")
+    assert client.get_task(pending.task_id).status == "succeeded"
+    assert gaps(sim, TASKS)[0] >= 0.9
+
+
+# -- connection refused: nothing sent, so retried, then a clear error -----------------------------
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_connection_refused_is_retried_then_reported_as_nothing_sent(
+    caplog: pytest.LogCaptureFixture, max_retries: int
+) -> None:
+    client = NanoBananaClient(
+        "secret",
+        base_url=f"http://127.0.0.1:{free_port()}",
+        max_retries=max_retries,
+        backoff_factor=0.01,
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="urllib3"),
+        pytest.raises(APIConnectionError) as info,
+    ):
+        client.generate("a red kite")
+    retries = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retries) == max_retries
+    assert all("NewConnectionError" in r.getMessage() for r in retries)
+    assert "nothing was sent" in str(info.value)
+    assert not isinstance(info.value, SubmissionUncertainError)
+
+
+def test_client_rejects_negative_backoff() -> None:
+    with pytest.raises(ValueError, match="backoff_factor"):
+        NanoBananaClient("t", base_url="http://127.0.0.1:1", backoff_factor=-1)

@@ -1,0 +1,195 @@
+"""The five notebooks: committed without outputs, and each runs top to bottom offline.
+
+Each notebook is executed with nbclient in a real ``python3`` kernel (a subprocess), in a fresh
+temporary working directory, with no ``ACEDATACLOUD_API_TOKEN`` (so its first cell starts the
+simulator) and no chat-model keys (so the scripted / fake models are used). The kernel talks to
+this process over ZMQ on 127.0.0.1 and the simulator runs inside the kernel, on loopback too:
+nothing here needs more than pytest-socket's ``--allow-hosts``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+EXPECTED = [
+    "01_quickstart",
+    "02_lcel_chains",
+    "03_agents",
+    "04_editing",
+    "05_async_and_callbacks",
+]
+NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in EXPECTED]
+CELL_TIMEOUT = 120  # seconds per cell
+
+#: Variables that would switch a notebook to a real backend or a real chat model.
+_REAL_BACKEND_ENV = (
+    "ACEDATACLOUD_API_TOKEN",
+    "ACEDATACLOUD_API_BASE_URL",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GOOGLE_API_KEY",
+)
+
+#: Text each executed notebook must print (what the notebook claims to show), beyond no errors.
+_MUST_PRINT: dict[str, list[str]] = {
+    "01_quickstart": [
+        "token=set)",  # the client's repr shows whether a token is set, never the token
+        "Generated 1 image(s)",
+        "aspect_ratio='5:4' is not allowed",
+        "resolution='4K' is not allowed with model='nano-banana'",
+        "count=9 is not allowed",
+    ],
+    "02_lcel_chains": [
+        "'Photorealistic, 50 mm lens, natural light.\\na street market in Hanoi at dawn'",
+        "LLM: a fake chat model",
+        "A small wooden cabin in a snowy pine forest",
+        "4 images, ",
+        "out/posters/",
+    ],
+    "03_agents": [
+        "Skipped: set OPENAI_API_KEY",
+        "nano_banana_generate: error",
+        "nano_banana_generate: success",
+        "nano_banana_edit: success",
+        "2 file(s) in out/agent",
+        "Two robot gardeners: http",
+    ],
+    "04_editing": [
+        "data:image/png;base64,iVBORw0KGgo",
+        "'prompt': 'let this man wear on this T-shirt'",
+        "success | Generated 1 image(s)",
+        "error | image_urls[0]: local files must be inside",
+        *(
+            f"{ratio:>5} -> {w} x {h}"
+            for ratio, (w, h) in {
+                "1:1": (1024, 1024),
+                "3:2": (1248, 832),
+                "2:3": (832, 1248),
+                "16:9": (1344, 768),
+                "9:16": (768, 1344),
+                "4:3": (1184, 864),
+                "3:4": (864, 1184),
+            }.items()
+        ),
+        "(4096, 4096)",
+    ],
+    "05_async_and_callbacks": [
+        "['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']",
+        "round 1 at ",
+        ": 3 task(s), 0 pending, 3 succeeded, 0 failed",
+        "delivered: succeeded ['http://127.0.0.1:",
+        "Resume with poll_task(",
+    ],
+}
+#: Fewest inline PNG images each notebook must display.
+_MIN_IMAGES = {
+    "01_quickstart": 4,
+    "02_lcel_chains": 9,
+    "03_agents": 4,
+    "04_editing": 13,
+    "05_async_and_callbacks": 11,
+}
+
+
+def _code_cells(nb: Any) -> list[Any]:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _text(cell: Any) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "data" in output:
+            parts.append(output.data.get("text/plain", ""))
+    return "".join(parts)
+
+
+def test_the_five_notebooks_exist_and_nothing_else() -> None:
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    for index, cell in enumerate(_code_cells(nb)):
+        assert cell.outputs == [], f"{path.name} code cell {index} has outputs: strip them"
+        assert cell.execution_count is None, f"{path.name} code cell {index} has a count"
+    first = _code_cells(nb)[0].source
+    # The first cell picks the backend: the real API with a token, else the simulator.
+    for needle in (
+        'os.environ.get("ACEDATACLOUD_API_TOKEN")',
+        "FakeNanoBananaServer(",
+        'os.environ["ACEDATACLOUD_API_BASE_URL"] = sim.base_url',
+        'print(f"Backend: ',
+    ):
+        assert needle in first, f"{path.name}: first code cell lacks {needle!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_first_cell_uses_the_real_api_when_a_token_is_set(
+    path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The branch the offline run never takes: with a token, no simulator, env left alone."""
+    monkeypatch.setenv("ACEDATACLOUD_API_TOKEN", "real-token-from-the-user")
+    monkeypatch.setenv("ACEDATACLOUD_API_BASE_URL", "https://api.xhuoapi.ai/v1")
+    namespace: dict[str, Any] = {}
+    exec(_code_cells(nbformat.read(path, as_version=4))[0].source, namespace)
+    assert namespace["sim"] is None
+    out = capsys.readouterr().out
+    assert out.startswith("Backend: real Nano Banana API at https://api.xhuoapi.ai/v1")
+    assert "real-token-from-the-user" not in out
+    assert os.environ["ACEDATACLOUD_API_TOKEN"] == "real-token-from-the-user"
+
+
+def test_notebook_links_resolve() -> None:
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for target in re.findall(r"\]\(([^)\s]+\.ipynb)\)", cell.source):
+                assert (NOTEBOOK_DIR / target).is_file(), f"{path.name} links to {target}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _REAL_BACKEND_ENV:
+        monkeypatch.delenv(name, raising=False)
+    env = {k: v for k, v in os.environ.items() if k not in _REAL_BACKEND_ENV}
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silence the debugger's frozen-modules note
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working directory
+    )
+    client.execute(env=env)  # raises CellExecutionError (with the cell) on any error
+
+    cells = _code_cells(nb)
+    assert "Backend: simulator at http://127.0.0.1:" in _text(cells[0])
+    printed = "\n".join(_text(cell) for cell in cells)
+    for needle in _MUST_PRINT[path.stem]:
+        assert needle in printed, f"{path.name} did not print {needle!r}"
+    images = [
+        output
+        for cell in cells
+        for output in cell.outputs
+        if output.output_type == "display_data" and "image/png" in output.data
+    ]
+    assert len(images) >= _MIN_IMAGES[path.stem]
+    # The notebook saved real PNG files under its own ./out.
+    saved = list((tmp_path / "out").rglob("*.png"))
+    assert saved
+    assert all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in saved)

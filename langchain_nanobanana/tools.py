@@ -416,8 +416,8 @@ class NanoBananaToolkit(BaseToolkit):
         tools = NanoBananaToolkit(model="nano-banana-2").get_tools()
         agent = create_agent("openai:gpt-4.1", tools)
 
-    Fields: ``client``, ``model``, ``callback_url``, ``download_dir``, ``allowed_image_dir``,
-    ``include_image_blocks`` — passed to the tools that take them.
+    Fields: ``client``, ``model``, ``callback_url``, ``wait``, ``download_dir``,
+    ``allowed_image_dir``, ``include_image_blocks`` — passed to the tools that take them.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -425,6 +425,7 @@ class NanoBananaToolkit(BaseToolkit):
     client: NanoBananaClient = Field(default_factory=NanoBananaClient, exclude=True, repr=False)
     model: str | None = None
     callback_url: str | None = None
+    wait: bool = True
     download_dir: str | os.PathLike[str] | None = None
     allowed_image_dir: str | os.PathLike[str] | None = None
     include_image_blocks: bool = False
@@ -439,6 +440,7 @@ class NanoBananaToolkit(BaseToolkit):
             **shared,
             "model": self.model,
             "callback_url": self.callback_url,
+            "wait": self.wait,
             "download_dir": os.fspath(self.download_dir) if self.download_dir else None,
         }
         allowed = os.fspath(self.allowed_image_dir) if self.allowed_image_dir else None

@@ -201,6 +201,7 @@ def test_toolkit_shares_one_client_and_passes_fields(tmp_path: Path) -> None:
         download_dir=tmp_path,
         allowed_image_dir=tmp_path / "in",
         include_image_blocks=True,
+        wait=False,
     )
     generate, edit, task = toolkit.get_tools()
     assert isinstance(generate, NanoBananaGenerateTool)
@@ -211,6 +212,7 @@ def test_toolkit_shares_one_client_and_passes_fields(tmp_path: Path) -> None:
         assert tool.model == "nano-banana-2"
         assert tool.callback_url == "https://example.com/cb"
         assert tool.download_dir == str(tmp_path)
+        assert tool.wait is False
     assert edit.allowed_image_dir == str(tmp_path / "in")
     assert all(t.include_image_blocks for t in (generate, edit, task))
     # A second call builds new tools on the same client.
@@ -225,6 +227,7 @@ def test_default_toolkit_has_no_local_paths_and_no_blocks() -> None:
     ).get_tools()
     assert isinstance(edit, NanoBananaEditTool)
     assert edit.allowed_image_dir is None
+    assert generate.wait is True and edit.wait is True  # type: ignore[attr-defined]
     assert not any(t.include_image_blocks for t in (generate, edit, task))  # type: ignore[attr-defined]
 
 

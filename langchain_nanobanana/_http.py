@@ -157,12 +157,16 @@ def check_base_url(base_url: str) -> str:
 
 
 class PoolAdapter(HTTPAdapter):
-    """``HTTPAdapter`` whose connection pools can grow after mounting (see :func:`resize_pools`)."""
+    """``HTTPAdapter`` whose connection pools can grow after mounting (see :func:`resize_pools`).
 
-    def __init__(self, *, max_retries: Retry, pool_maxsize: int) -> None:
-        super().__init__(max_retries=max_retries, pool_maxsize=pool_maxsize)
-        self.pool_maxsize = pool_maxsize
-        self.pool_connections = DEFAULT_POOLSIZE  # hosts with a pool (requests' default)
+    The sizes live in ``HTTPAdapter``'s own attributes (``_pool_connections``, ``_pool_maxsize``,
+    ``_pool_block``), so pickling and copying behave exactly as for a plain adapter.
+    """
+
+    @property
+    def pool_maxsize(self) -> int:
+        """Connections kept per host."""
+        return int(getattr(self, "_pool_maxsize", DEFAULT_POOLSIZE))
 
     def grow(self, pool_maxsize: int) -> None:
         """Keep up to ``pool_maxsize`` connections per host from now on (never shrinks).
@@ -172,9 +176,12 @@ class PoolAdapter(HTTPAdapter):
         garbage-collected. The retry policy is kept.
         """
         if pool_maxsize > self.pool_maxsize:
-            self.pool_maxsize = pool_maxsize
-            self._pool_maxsize = pool_maxsize  # what requests pickles and reads back
-            self.init_poolmanager(self.pool_connections, pool_maxsize)
+            self._pool_maxsize = pool_maxsize
+            self.init_poolmanager(
+                getattr(self, "_pool_connections", DEFAULT_POOLSIZE),
+                pool_maxsize,
+                block=getattr(self, "_pool_block", False),
+            )
 
 
 def resize_pools(session: requests.Session, pool_maxsize: int) -> None:

@@ -1,0 +1,752 @@
+"""Batch generation at the physical limit (issue 4), against the simulator over real HTTP.
+
+``NanoBananaImageGenerator.batch`` / ``abatch``: input order, ``return_exceptions``,
+``max_concurrency``, one ``retrieve_batch`` per poll round (50 ids per request), the
+``nano_banana_progress`` event (callback handlers and ``astream_events``), the poll schedule's
+restart on progress, keep-alive and pool sizing, async waits without a thread per task, a cheap
+``import langchain_nanobanana``, and streamed downloads (memory flat in the image size).
+
+No assertion depends on wall-clock speed: timings live in ``benchmarks/run.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+from pydantic import ValidationError
+
+from langchain_nanobanana import (
+    ImageResult,
+    InvalidImageError,
+    NanoBananaClient,
+    NanoBananaGenerateTool,
+    NanoBananaImageGenerator,
+    TaskFailedError,
+)
+from langchain_nanobanana._http import PoolAdapter
+from langchain_nanobanana._polling import PollSchedule, PollState
+from langchain_nanobanana.client import BATCH_CHUNK
+from langchain_nanobanana.images import download_image, to_image_url
+from langchain_nanobanana.results import TaskRecord
+from langchain_nanobanana.runnables import PROGRESS_EVENT
+from langchain_nanobanana.testing import FakeNanoBananaServer
+
+IMAGES = "/nano-banana/images"
+TASKS = "/nano-banana/tasks"
+MiB = 2**20
+
+
+Hook = Callable[[dict[str, Any]], None]
+
+
+class Progress(BaseCallbackHandler):
+    """Records every custom event; ``hook(data)`` runs on each ``nano_banana_progress`` event."""
+
+    def __init__(self, hook: Hook | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.names: list[str] = []
+        self.hook = hook
+
+    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        self.names.append(name)
+        if name == PROGRESS_EVENT:
+            self.events.append(data)
+            if self.hook is not None:
+                self.hook(data)
+
+
+class AsyncProgress(AsyncCallbackHandler):
+    """The async flavour of :class:`Progress`."""
+
+    def __init__(self, hook: Hook | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.hook = hook
+
+    async def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        if name == PROGRESS_EVENT:
+            self.events.append(data)
+            if self.hook is not None:
+                self.hook(data)
+
+
+def finish_in_rounds(sim: FakeNanoBananaServer, *rounds: int) -> Hook:
+    """A progress hook that makes the poll loop's pace deterministic: tasks never finish on their
+    own (``task_duration`` 60 s); after each round listed in ``rounds`` the hook finishes an equal
+    share of the still-pending tasks (all of them at the last listed round), so the next round
+    sees them done.
+    """
+    sim.task_duration = 60.0
+    plan = sorted(rounds)
+
+    def hook(data: dict[str, Any]) -> None:
+        if data["round"] not in plan:
+            return
+        left = plan[plan.index(data["round"]) :]
+        pending = sorted(t for t, status in data["tasks"].items() if status == "pending")
+        share = pending if len(left) == 1 else pending[: max(1, len(pending) // len(left))]
+        for task_id in share:
+            sim.complete_task(task_id)
+
+    return hook
+
+
+@pytest.fixture
+def gen(client: NanoBananaClient) -> NanoBananaImageGenerator:
+    return NanoBananaImageGenerator(client=client)
+
+
+def prompts(n: int, stem: str = "catalogue item") -> list[str]:
+    return [f"{stem} {i}: a ceramic mug" for i in range(n)]
+
+
+def assert_in_input_order(inputs: list[str], results: list[Any]) -> None:
+    assert len(results) == len(inputs)
+    for prompt, result in zip(inputs, results, strict=True):
+        assert isinstance(result, ImageResult)
+        assert result.status == "succeeded"
+        assert result.images[0].prompt == prompt  # the simulator echoes each task's prompt
+
+
+@pytest.fixture
+def reverse_finisher(sim: FakeNanoBananaServer) -> Iterator[Callable[[int], None]]:
+    """Start a thread that waits for ``n`` tasks, then finishes them newest first, 30 ms apart,
+    so tasks finish in the opposite order of the inputs and over several poll rounds.
+    """
+    sim.task_duration = 60.0  # only the finisher ends tasks
+    threads: list[threading.Thread] = []
+    stop = threading.Event()
+
+    def start(n: int) -> None:
+        def run() -> None:
+            while len(sim.tasks) < n and not stop.wait(0.005):
+                pass
+            for task_id, _ in sorted(sim.tasks.items(), key=lambda kv: -kv[1]["created_at"]):
+                if stop.wait(0.03):
+                    return
+                sim.complete_task(task_id)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+
+
+def in_flight_peak(sim: FakeNanoBananaServer, latency: float) -> int:
+    """Most submissions the simulator was handling at once.
+
+    Each submission is answered ``latency`` seconds after it arrived, and a worker sends its next
+    one only after that answer, so the intervals ``[arrival, arrival + latency)`` of one worker
+    never overlap: with ``k`` workers, at most ``k`` of them overlap at any instant.
+    """
+    arrivals = sorted(r.time for r in sim.requests_to(IMAGES))
+    return max(sum(1 for b in arrivals if a <= b < a + latency) for a in arrivals)
+
+
+# -- order and failures ------------------------------------------------------------------------
+
+
+def test_batch_returns_results_in_input_order(
+    sim: FakeNanoBananaServer,
+    gen: NanoBananaImageGenerator,
+    reverse_finisher: Callable[[int], None],
+) -> None:
+    inputs = prompts(8)
+    reverse_finisher(len(inputs))
+
+    results = gen.batch(list(inputs), config={"max_concurrency": 4})
+
+    assert_in_input_order(inputs, results)
+    assert len(sim.requests_to(IMAGES)) == 8
+
+
+async def test_abatch_returns_results_in_input_order(
+    sim: FakeNanoBananaServer,
+    gen: NanoBananaImageGenerator,
+    reverse_finisher: Callable[[int], None],
+) -> None:
+    inputs = prompts(8, "async item")
+    reverse_finisher(len(inputs))
+
+    results = await gen.abatch(list(inputs), config={"max_concurrency": 4})
+
+    assert_in_input_order(inputs, results)
+
+
+def _mixed_inputs() -> list[Any]:
+    # max_concurrency=1 submits in input order, so the first task created is item 0's.
+    return [
+        "item 0: the simulator fails this task",
+        "item 1: fine",
+        {"prompt": "item 2: invalid", "aspect_ratio": "5:4"},  # refused before any request
+        "item 3: fine",
+    ]
+
+
+def _check_mixed(sim: FakeNanoBananaServer, results: list[Any]) -> None:
+    failed, ok1, invalid, ok3 = results
+    assert isinstance(failed, TaskFailedError)
+    assert failed.code == "generation_failed"
+    assert failed.task_id in sim.tasks
+    assert isinstance(ok1, ImageResult) and ok1.images[0].prompt == "item 1: fine"
+    assert isinstance(invalid, ValidationError)
+    assert "aspect_ratio" in str(invalid) and "5:4" in str(invalid)
+    assert isinstance(ok3, ImageResult) and ok3.images[0].prompt == "item 3: fine"
+    assert len(sim.requests_to(IMAGES)) == 3  # the invalid item never reached the API
+
+
+def test_batch_return_exceptions_keeps_each_failure_in_its_slot(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.task_duration = 0.1
+    sim.fail_next_tasks(1)
+
+    results = gen.batch(_mixed_inputs(), config={"max_concurrency": 1}, return_exceptions=True)
+
+    _check_mixed(sim, results)
+
+
+async def test_abatch_return_exceptions_keeps_each_failure_in_its_slot(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.task_duration = 0.1
+    sim.fail_next_tasks(1)
+
+    results = await gen.abatch(
+        _mixed_inputs(), config={"max_concurrency": 1}, return_exceptions=True
+    )
+
+    _check_mixed(sim, results)
+
+
+def test_batch_without_return_exceptions_raises_the_task_failure(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
+
+    with pytest.raises(TaskFailedError) as info:
+        gen.batch(prompts(3), config={"max_concurrency": 1})
+
+    assert info.value.code == "content_policy"
+    assert info.value.task_id in sim.tasks
+
+
+def test_failed_task_shows_as_failed_in_progress_events(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.task_duration = 0.1
+    sim.fail_next_tasks(1)
+    progress = Progress()
+
+    results = gen.batch(
+        prompts(3),
+        config={"max_concurrency": 1, "callbacks": [progress]},
+        return_exceptions=True,
+    )
+
+    last = progress.events[-1]
+    assert isinstance(results[0], TaskFailedError)
+    assert last["tasks"][results[0].task_id] == "failed"
+    assert (last["pending"], last["succeeded"], last["failed"]) == (0, 2, 1)
+
+
+# -- concurrency -------------------------------------------------------------------------------
+
+
+def test_batch_max_concurrency_bounds_submissions_in_flight(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.submit_latency = 0.2
+
+    results = gen.batch(prompts(9), config={"max_concurrency": 3})
+
+    assert all(r.status == "succeeded" for r in results)
+    peak = in_flight_peak(sim, 0.2)
+    assert 2 <= peak <= 3, peak  # parallel, never past max_concurrency
+
+
+async def test_abatch_max_concurrency_bounds_submissions_in_flight(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.submit_latency = 0.2
+
+    results = await gen.abatch(prompts(9), config={"max_concurrency": 3})
+
+    assert all(r.status == "succeeded" for r in results)
+    peak = in_flight_peak(sim, 0.2)
+    assert 2 <= peak <= 3, peak
+
+
+# -- one poll request per round -------------------------------------------------------------
+
+
+def _poll_bodies(sim: FakeNanoBananaServer) -> list[dict[str, Any]]:
+    out = []
+    for request in sim.requests_to(TASKS):
+        assert isinstance(request.json, dict)
+        out.append(request.json)
+    return out
+
+
+def test_one_retrieve_batch_per_round_for_all_pending_tasks(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = Progress(finish_in_rounds(sim, 1, 2))
+
+    results = gen.batch(prompts(12), config={"max_concurrency": 12, "callbacks": [progress]})
+
+    polls = _poll_bodies(sim)
+    assert len(progress.events) == 3  # all pending; half done; all done
+    assert len(polls) == len(progress.events)  # exactly one request per round
+    ids = [r.task_id for r in results]
+    assert {p["action"] for p in polls} == {"retrieve_batch"}
+    assert sorted(polls[0]["ids"]) == sorted(ids)  # the first round asks for every task
+    for before, body in zip(progress.events, polls[1:], strict=False):
+        still = sorted(t for t, status in before["tasks"].items() if status == "pending")
+        assert sorted(body["ids"]) == still  # later rounds ask only for the pending ones
+
+
+async def test_abatch_one_retrieve_batch_per_round(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = AsyncProgress(finish_in_rounds(sim, 1, 2))
+
+    results = await gen.abatch(prompts(12), config={"max_concurrency": 12, "callbacks": [progress]})
+
+    polls = _poll_bodies(sim)
+    assert len(progress.events) == 3
+    assert len(polls) == len(progress.events)
+    assert {p["action"] for p in polls} == {"retrieve_batch"}
+    assert sorted(polls[0]["ids"]) == sorted(r.task_id for r in results)
+
+
+def test_more_than_50_pending_tasks_are_polled_in_chunks(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = Progress(finish_in_rounds(sim, 1, 2))
+    inputs = prompts(2 * BATCH_CHUNK + 7)
+
+    results = gen.batch(list(inputs), config={"max_concurrency": 16, "callbacks": [progress]})
+
+    assert_in_input_order(inputs, results)
+    polls = _poll_bodies(sim)
+    assert all(len(p["ids"]) <= BATCH_CHUNK for p in polls)
+    pending, expected = len(inputs), 0
+    for event in progress.events:  # one request per chunk of pending ids, per round
+        expected += math.ceil(pending / BATCH_CHUNK)
+        pending = event["pending"]
+    # rounds read 107 ids (none done yet), 107 (53 done), then the last 54
+    assert len(polls) == expected == 3 + 3 + 2
+    first_round = polls[:3]
+    assert [len(p["ids"]) for p in first_round] == [BATCH_CHUNK, BATCH_CHUNK, 7]
+    assert sorted(i for p in first_round for i in p["ids"]) == sorted(r.task_id for r in results)
+
+
+# -- progress events --------------------------------------------------------------------------
+
+
+def _check_progress(events: list[dict[str, Any]], task_ids: list[str | None]) -> None:
+    assert events, "no nano_banana_progress event"
+    assert [e["round"] for e in events] == list(range(1, len(events) + 1))
+    elapsed = [e["elapsed"] for e in events]
+    assert elapsed == sorted(elapsed) and elapsed[0] >= 0
+    for event in events:
+        assert set(event["tasks"]) == set(task_ids)  # every task, in every round
+        counts = [list(event["tasks"].values()).count(s) for s in ("pending", "succeeded")]
+        assert [event["pending"], event["succeeded"]] == counts
+        json.dumps(event)  # plain JSON: fit for any tracer or UI
+    assert set(events[0]["tasks"].values()) == {"pending"}
+    assert set(events[-1]["tasks"].values()) == {"succeeded"}
+
+
+def test_batch_progress_events_reach_a_callback_handler(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = Progress(finish_in_rounds(sim, 2))
+
+    results = gen.batch(prompts(5), config={"callbacks": [progress]})
+
+    assert set(progress.names) == {PROGRESS_EVENT}
+    _check_progress(progress.events, [r.task_id for r in results])
+
+
+async def test_abatch_progress_events_reach_an_async_handler(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = AsyncProgress(finish_in_rounds(sim, 2))
+
+    results = await gen.abatch(prompts(5), config={"callbacks": [progress]})
+
+    _check_progress(progress.events, [r.task_id for r in results])
+
+
+async def test_progress_events_in_astream_events_v2(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    finish = finish_in_rounds(sim, 1)
+    custom: list[dict[str, Any]] = []
+    final: Any = None
+
+    async for event in gen.astream_events("a glass greenhouse", version="v2"):
+        if event["event"] == "on_custom_event":
+            assert event["name"] == PROGRESS_EVENT
+            custom.append(event["data"])
+            finish(event["data"])
+        elif event["event"] == "on_chain_end":
+            final = event["data"]["output"]
+
+    assert isinstance(final, ImageResult)
+    _check_progress(custom, [final.task_id])
+    assert len(custom) >= 2
+    assert len(custom) == len(sim.requests_to(TASKS))  # one event per poll round
+
+
+# -- poll schedule ----------------------------------------------------------------------------
+
+
+def test_schedule_restarts_at_the_first_interval() -> None:
+    schedule = PollSchedule(1.0, 10.0, max_wait=3600)
+    assert [schedule.next_delay() for _ in range(3)] == pytest.approx([1.0, 1.5, 2.25])
+
+    schedule.restart()
+
+    assert [schedule.next_delay() for _ in range(2)] == pytest.approx([1.0, 1.5])
+
+
+def test_poll_state_update_reports_progress() -> None:
+    def record(task_id: str, done: bool) -> TaskRecord:
+        response = {"success": True, "data": [{"image_url": f"https://cdn.example/{task_id}.png"}]}
+        return TaskRecord.from_api({"id": task_id, **({"response": response} if done else {})})
+
+    state = PollState(["a", "b"])
+    assert state.update([record("a", False), record("b", False)], 0.1, True) is False
+    assert state.update([record("a", True), record("b", False)], 0.2, True) is True
+    assert state.update([record("b", False)], 0.3, True) is False
+    assert state.update([record("b", True)], 0.4, True) is True
+    assert state.done()
+
+
+def test_poll_loop_restarts_the_schedule_when_a_round_finishes_tasks(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restarts: list[int] = []
+    original = PollSchedule.restart
+
+    def spy(self: PollSchedule) -> None:
+        restarts.append(1)
+        original(self)
+
+    monkeypatch.setattr(PollSchedule, "restart", spy)
+    sim.task_duration = 60.0
+    pending = [client.generate(p, wait=False).task_id for p in ("one", "two")]
+    progress: list[int] = []
+
+    def on_round(records: list[TaskRecord], elapsed: float) -> None:
+        progress.append(sum(r.status != "pending" for r in records))
+        if len(progress) == 1:
+            sim.complete_task(str(pending[0]))  # seen next round: progress
+        elif len(progress) == 3:
+            sim.complete_task(str(pending[1]))
+
+    results = client.poll_tasks([str(t) for t in pending], on_round=on_round)
+
+    assert [r.status for r in results] == ["succeeded", "succeeded"]
+    assert progress == [0, 1, 0, 1]
+    assert len(restarts) == 2  # one per round that saw a task finish
+
+
+# -- connections --------------------------------------------------------------------------------
+
+
+def test_sequential_calls_reuse_connections(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    for i in range(10):
+        assert gen.invoke(f"keep-alive {i}").status == "succeeded"
+
+    assert len(sim.requests) == 20  # 10 submissions + 10 task reads
+    # one connection per adapter (submission, task read), each reused: not one per request
+    assert sim.connections_accepted <= 2
+
+
+def test_ensure_pool_size_grows_every_adapter_and_never_shrinks(client: NanoBananaClient) -> None:
+    adapters = {id(a): a for a in client.session.adapters.values()}.values()
+    ours = [a for a in adapters if isinstance(a, PoolAdapter)]
+    assert len(ours) == 4  # submission, task reads, https:// and http:// downloads
+    assert client.pool_maxsize == 10
+
+    client.ensure_pool_size(24)
+    client.ensure_pool_size(12)
+
+    assert client.pool_maxsize == 24
+    for adapter in ours:
+        assert adapter.pool_maxsize == 24
+        assert adapter.poolmanager.connection_pool_kw["maxsize"] == 24
+
+
+def test_batch_sizes_the_pool_to_max_concurrency_and_reuses_it(
+    sim: FakeNanoBananaServer,
+    gen: NanoBananaImageGenerator,
+    client: NanoBananaClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim.submit_latency = 0.1
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+
+    gen.batch(prompts(32), config={"max_concurrency": 16})
+    after_first = sim.connections_accepted
+    gen.batch(prompts(32, "second batch"), config={"max_concurrency": 16})
+
+    assert client.pool_maxsize == 16
+    assert after_first <= 16 + 1  # 16 submissions in flight at most, plus one poller
+    assert sim.connections_accepted == after_first  # the second batch opened no connection
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_batch_below_the_pool_size_leaves_the_pool_alone(
+    gen: NanoBananaImageGenerator, client: NanoBananaClient
+) -> None:
+    gen.batch(prompts(4), config={"max_concurrency": 4})
+
+    assert client.pool_maxsize == 10
+
+
+# -- async waits ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loop_thread_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record every ``time.sleep`` made on the calling (event loop) thread."""
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+    here = threading.get_ident()
+
+    def spy(seconds: float) -> None:
+        if threading.get_ident() == here:
+            sleeps.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", spy)
+    return sleeps
+
+
+async def test_abatch_waits_with_asyncio_sleep_and_a_bounded_thread_pool(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator, loop_thread_sleeps: list[float]
+) -> None:
+    n = 40
+    worker_threads: list[int] = []
+
+    def watch(data: dict[str, Any]) -> None:
+        live = [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
+        worker_threads.append(len(live))
+        finish(data)
+
+    finish = finish_in_rounds(sim, 3)
+    results = await gen.abatch(prompts(n), config={"callbacks": [AsyncProgress(watch)]})
+
+    assert all(r.status == "succeeded" for r in results)
+    assert loop_thread_sleeps == []  # the event loop never slept in time.sleep
+    assert len(worker_threads) == 4  # three rounds of waiting, then the last one
+    # to_thread's default executor, never a thread per waiting task
+    assert max(worker_threads) <= min(32, (os.cpu_count() or 1) + 4) < n
+
+
+async def test_tool_async_path_waits_with_asyncio_sleep(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, loop_thread_sleeps: list[float]
+) -> None:
+    sim.task_duration = 60.0
+    tool = NanoBananaGenerateTool(client=client)
+
+    def finish_after_two_polls() -> None:
+        while len(sim.requests_to(TASKS)) < 2:
+            time.sleep(0.005)  # another thread: not the event loop's
+        sim.complete_task(next(iter(sim.tasks)))
+
+    finisher = threading.Thread(target=finish_after_two_polls, daemon=True)
+    finisher.start()
+    message = await tool.ainvoke(
+        {"type": "tool_call", "name": tool.name, "id": "call-1", "args": {"prompt": "a kite"}}
+    )
+    finisher.join(5)
+
+    assert message.artifact.status == "succeeded"
+    assert len(sim.requests_to(TASKS)) >= 3  # it polled while the task ran
+    assert loop_thread_sleeps == []
+
+
+# -- cheap import -------------------------------------------------------------------------------
+
+_IMPORT_PROBE = r"""
+import json, sys, threading
+
+# What the package must import anyway: the LangChain classes it subclasses and its HTTP stack.
+# (Importing urllib3 binds a throwaway socket to ::1 to detect IPv6 support, and langsmith
+# loads psutil when installed: theirs, before the probe starts.)
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableSerializable
+from langchain_core.tools import BaseTool, BaseToolkit
+import pydantic, requests
+
+before = set(sys.modules)
+events = []
+
+def hook(event, args):
+    if event.startswith(("socket.", "subprocess.", "os.system", "os.exec", "os.posix_spawn")):
+        events.append(event)
+
+sys.addaudithook(hook)
+import langchain_nanobanana
+from langchain_nanobanana import NanoBananaClient, NanoBananaImageGenerator, NanoBananaToolkit
+
+new = sorted(set(sys.modules) - before)
+heavy = (
+    "langchain_nanobanana.testing", "http.server", "socketserver", "acedatacloud", "psutil",
+    "httpx", "langchain.", "langgraph", "IPython", "PIL", "numpy", "pytest", "multiprocessing",
+)
+loaded = [m for m in new if m.startswith(heavy) or m in {h.rstrip(".") for h in heavy}]
+threads = [t.name for t in threading.enumerate()]
+print(json.dumps({"events": events, "loaded": loaded, "threads": threads}))
+"""
+
+
+def test_import_is_cheap_no_network_no_simulator_no_optional_dependency() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACEDATACLOUD_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"events": [], "loaded": [], "threads": ["MainThread"]}, report
+
+
+def test_import_probe_sees_what_it_looks_for() -> None:
+    probe = _IMPORT_PROBE.replace(
+        "import langchain_nanobanana\nfrom",
+        "import langchain_nanobanana.testing, socket\nsocket.socket().close()\n"
+        "langchain_nanobanana.testing.FakeNanoBananaServer().start()\nfrom",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "socket.__new__" in report["events"]
+    assert {"langchain_nanobanana.testing", "http.server"} <= set(report["loaded"])
+    assert len(report["threads"]) > 1
+
+
+# -- streamed I/O ---------------------------------------------------------------------------------
+
+
+def _traced_peak(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_download_streams_with_flat_memory(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, tmp_path: Path
+) -> None:
+    size = 20 * MiB
+    url = f"{sim.base_url}/files/padded/{size}.png"
+    requests.get(url, timeout=30).close()  # the simulator builds (and caches) the body now
+
+    peak = _traced_peak(lambda: download_image(client.session, url, tmp_path / "stream"))
+    naive = _traced_peak(lambda: client.session.get(url, timeout=30).content)
+
+    [saved] = (tmp_path / "stream").iterdir()
+    assert saved.stat().st_size == size
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert naive > size  # the probe sees a body held in memory...
+    assert peak < 2 * MiB, peak  # ...and the streamed download holds none
+
+
+def test_result_download_streams_with_flat_memory(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, tmp_path: Path
+) -> None:
+    size = 12 * MiB
+    url = f"{sim.base_url}/files/padded/{size}.png"
+    requests.get(url, timeout=30).close()
+    result = ImageResult(status="succeeded", task_id="t-1", images=[{"image_url": url}])
+
+    peak = _traced_peak(lambda: result.download(tmp_path, session=client.session))
+
+    assert [p.stat().st_size for p in tmp_path.iterdir()] == [size]
+    assert peak < 2 * MiB, peak
+
+
+def test_oversized_path_input_is_refused_without_reading_it(tmp_path: Path) -> None:
+    big = tmp_path / "huge.png"
+    with big.open("wb") as fh:  # a sparse 64 MiB file: cheap to make, costly to read
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        fh.truncate(64 * MiB)
+    caught: list[InvalidImageError] = []
+
+    def attempt() -> None:
+        with pytest.raises(InvalidImageError) as info:
+            to_image_url(big)
+        caught.append(info.value)
+
+    peak = _traced_peak(attempt)
+
+    assert "over 10485760 bytes" in str(caught[0])
+    assert peak < 1 * MiB, peak
+
+
+def test_path_input_is_read_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_nanobanana.testing import padded_png
+
+    path = tmp_path / "input.png"
+    path.write_bytes(padded_png(3 * MiB))
+    reads: list[int] = []
+    real_open = open
+
+    class Spy:
+        def __init__(self, fh: Any) -> None:
+            self.fh = fh
+
+        def read(self, n: int = -1) -> bytes:
+            reads.append(n)
+            data: bytes = self.fh.read(n)
+            return data
+
+        def __enter__(self) -> Spy:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    def spy_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        fh = real_open(file, mode, *args, **kwargs)
+        return Spy(fh) if os.path.realpath(file) == os.path.realpath(path) else fh
+
+    monkeypatch.setattr("builtins.open", spy_open)
+    uri = to_image_url(path)
+
+    assert uri.startswith("data:image/png;base64,")
+    assert reads and all(0 < n <= MiB for n in reads)  # bounded reads, never read() whole

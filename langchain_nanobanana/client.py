@@ -345,7 +345,9 @@ class NanoBananaClient:
             TaskFailedError: The task finished with ``success: false`` (code, task_id, trace_id).
             TaskTimeoutError: Polling ran past ``max_wait``; resume with :meth:`poll_task`.
             SubmissionUncertainError: No answer to the billable POST (read timeout, dropped
-                connection, or wrapped 5xx); it may have run: look it up, don't resubmit blindly.
+                connection, or a 5xx); it may have run: look it up, don't resubmit blindly. A 5xx
+                whose body names a ``task_id`` is first resolved by reading that task (a read,
+                never billed): its result is returned, or its failure raised as TaskFailedError.
             RateLimitError: Still 429 after ``max_retries`` (``retry_after`` seconds known).
             AuthenticationError, BadRequestError, NanoBananaAPIError: other API answers.
             APIConnectionError: The API could not be reached; nothing was sent.
@@ -363,12 +365,33 @@ class NanoBananaClient:
         try:
             return self._post(_http.SUBMIT_PATH, payload, read_timeout=read_timeout)
         except ServerError as exc:
-            raise SubmissionUncertainError(
+            uncertain = SubmissionUncertainError(
                 f"The API answered HTTP {exc.status_code} (code={exc.code}) to the submission: "
                 f"{exc.message}",
                 task_id=exc.task_id,
                 trace_id=exc.trace_id,
-            ) from exc
+            )
+            if exc.task_id is None:
+                raise uncertain from exc
+            return self._recover_task(uncertain, exc)
+
+    def _recover_task(
+        self, uncertain: SubmissionUncertainError, cause: ServerError
+    ) -> dict[str, Any]:
+        """A 5xx answer that names a task: read the task (a read, never billed) instead of
+        losing it. Returns the answer the submission would have had: the task's response when it
+        is done (a failure then raises ``TaskFailedError`` like in poll mode), else an
+        acknowledgement that the caller polls. Raises ``uncertain`` when the task cannot be read.
+        """
+        assert uncertain.task_id is not None
+        try:
+            record = self.get_task(uncertain.task_id)
+        except NanoBananaError:
+            raise uncertain from cause
+        data: dict[str, Any] = dict(record.result.raw or {}) if record.result else {"success": True}
+        data.setdefault("task_id", record.id)
+        data.setdefault("trace_id", record.trace_id or uncertain.trace_id)
+        return data
 
     def get_task(self, task_id: str) -> TaskRecord:
         """Read one task (``{"action": "retrieve", "id": task_id}``); a read, retried broadly.

@@ -140,6 +140,11 @@ class FakeNanoBananaServer:
         with self._state.lock:
             self._state.log.clear()
 
+    def clear_faults(self) -> None:
+        """Drop every injected fault not yet served (the next requests are answered normally)."""
+        with self._state.lock:
+            self._state.faults.clear()
+
     @property
     def tasks(self) -> dict[str, dict[str, Any]]:
         """``task_id -> task record`` as ``retrieve`` would return it now (copies)."""

@@ -128,21 +128,41 @@ def test_poll_mode_read_timeout_on_submission_is_not_retried(sim: FakeNanoBanana
     assert eventually(lambda: len(sim.tasks) == 1)
 
 
-def test_sync_mode_failed_generation_keeps_task_id(sim: FakeNanoBananaServer) -> None:
+def test_sync_mode_failed_generation_is_read_back_not_lost(sim: FakeNanoBananaServer) -> None:
+    """A sync-mode 500 that names its task: the client reads the task (never resubmits) and
+    reports the task's own failure, as poll mode does."""
     sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
     client = make_client(sim, mode="sync")
+    with pytest.raises(TaskFailedError) as info:
+        client.generate("a red kite")
+    (task_id,) = sim.tasks
+    assert info.value.task_id == task_id
+    assert info.value.code == "content_policy"
+    assert info.value.trace_id == sim.tasks[task_id]["trace_id"]
+    assert task_id in str(info.value)
+    assert len(sim.requests_to(SUBMIT)) == 1
+    assert [r.json for r in sim.requests_to(TASKS)] == [{"action": "retrieve", "id": task_id}]
+
+
+def test_sync_mode_500_with_unreadable_task_keeps_task_id(sim: FakeNanoBananaServer) -> None:
+    """When the task named by a 5xx cannot be read either, the error keeps its ids and says
+    the generation may have run."""
+    sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
+    sim.inject_fault("500", path=TASKS, count=5)
+    client = make_client(sim, mode="sync", max_retries=0)
     with pytest.raises(SubmissionUncertainError) as info:
         client.generate("a red kite")
     (task_id,) = sim.tasks
     assert info.value.task_id == task_id
     assert info.value.trace_id == sim.tasks[task_id]["trace_id"]
-    assert task_id in str(info.value)
-    # Nothing lost: the known id finds the task and its failure.
+    assert task_id in str(info.value) and "may have run" in str(info.value)
+    assert len(sim.requests_to(SUBMIT)) == 1
+    # Nothing lost: the known id finds the task and its failure once reads work again.
+    sim.clear_faults()
     record = client.get_task(task_id)
     assert record.status == "failed"
     assert record.result is not None and record.result.error is not None
     assert record.result.error.code == "content_policy"
-    assert len(sim.requests_to(SUBMIT)) == 1
 
 
 @pytest.mark.parametrize(("kind", "snippet"), [("malformed", '{"success": tru'), ("truncated", "")])
@@ -235,7 +255,7 @@ def test_persistent_poll_faults_end_in_timeout_with_cause(sim: FakeNanoBananaSer
     assert info.value.task_id == pending.task_id
     assert isinstance(info.value.__cause__, ServerError)  # why it could not finish
     assert info.value.__cause__.status_code == 503
-    sim._state.faults.clear()  # the outage ends (the simulator has no public "clear faults")
+    sim.clear_faults()  # the outage ends (the simulator has no public "clear faults")
     assert client.poll_task(pending.task_id).status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 1
 

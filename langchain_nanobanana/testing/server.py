@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from langchain_nanobanana.testing._handler import HTTPServer
+from langchain_nanobanana.testing._serve import serve_in_thread
 from langchain_nanobanana.testing._state import (
     FAULT_KINDS,
     CallbackDispatcher,
@@ -82,19 +83,10 @@ class FakeNanoBananaServer:
         self._stopping = threading.Event()
         if self._callbacks._stopped:
             self._callbacks = CallbackDispatcher(self._state, lambda: self.callback_timeout)
-        httpd = HTTPServer((self.host, self.port), self)
-        host, port = httpd.server_address[0], httpd.server_address[1]
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else str(host)
-        shown = f"[{shown}]" if ":" in shown else shown
-        self._base_url = f"http://{shown}:{port}"
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            daemon=True,
-            name=f"nanobanana-sim-{port}",
+        self._httpd = HTTPServer((self.host, self.port), self)
+        self._base_url, self._thread = serve_in_thread(
+            self._httpd, name="nanobanana-sim", poll_interval=0.02
         )
-        self._thread.start()
         return self
 
     def stop(self) -> None:

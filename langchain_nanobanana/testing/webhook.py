@@ -39,6 +39,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from langchain_nanobanana.results import ImageResult
+from langchain_nanobanana.testing._serve import serve_in_thread
 
 __all__ = ["MAX_CALLBACK_BYTES", "WebhookReceiver"]
 
@@ -90,19 +91,11 @@ class WebhookReceiver:
         """Bind and serve in a daemon thread; return ``self``. ``RuntimeError`` if running."""
         if self._httpd is not None:
             raise RuntimeError("WebhookReceiver is already running")
-        httpd = _Server((self.host, self.port), self)
-        host, port = str(httpd.server_address[0]), int(httpd.server_address[1])
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        shown = f"[{shown}]" if ":" in shown else shown
-        self._url = f"http://{shown}:{port}{self.path}"
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"nanobanana-webhook-{port}",
+        self._httpd = _Server((self.host, self.port), self)
+        origin, self._thread = serve_in_thread(
+            self._httpd, name="nanobanana-webhook", poll_interval=0.05
         )
-        self._thread.start()
+        self._url = origin + self.path
         return self
 
     def stop(self) -> None:

@@ -12,8 +12,7 @@ import pytest
 
 from langchain_nanobanana import NanoBananaClient
 from langchain_nanobanana.testing import FakeNanoBananaServer
-
-SIM_TOKEN = "sim-token-do-not-leak-7f3a9c"
+from tests.helpers import SIM_TOKEN
 
 
 @pytest.fixture(autouse=True)

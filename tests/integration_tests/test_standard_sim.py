@@ -52,7 +52,40 @@ def _invokes_tool(request: pytest.FixtureRequest) -> bool:
     return not request.node.name.startswith("test_no_overrides")
 
 
-class TestGenerateToolSim(ToolsIntegrationTests):
+class _SimToolTests(ToolsIntegrationTests):
+    """The standard suite for one tool on the module simulator, plus a check of what the simulator
+    received after each test that invokes the tool.
+
+    A subclass names its tool (``tool_constructor``, ``build_tool``) and the exact request bodies
+    one standard invocation sends (``expected_requests``).
+    """
+
+    def build_tool(self, client: NanoBananaClient, sim: FakeNanoBananaServer) -> BaseTool:
+        """The tool under test on ``client`` (may prepare state on ``sim`` first)."""
+        raise NotImplementedError
+
+    def expected_requests(self) -> dict[str, list[dict[str, Any]]]:
+        """The JSON bodies the simulator must receive per path, for one invocation."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def tool(self, sim_client: NanoBananaClient, module_sim: FakeNanoBananaServer) -> BaseTool:
+        tool = self.build_tool(sim_client, module_sim)
+        module_sim.clear_requests()
+        return tool
+
+    @pytest.fixture(autouse=True)
+    def _check_requests(
+        self, request: pytest.FixtureRequest, tool: BaseTool, module_sim: FakeNanoBananaServer
+    ) -> Iterator[None]:
+        yield
+        if not _invokes_tool(request):
+            return
+        for path, bodies in self.expected_requests().items():
+            assert [r.json for r in module_sim.requests_to(path)] == bodies, path
+
+
+class TestGenerateToolSim(_SimToolTests):
     @property
     def tool_constructor(self) -> type[BaseTool]:
         return NanoBananaGenerateTool
@@ -61,31 +94,21 @@ class TestGenerateToolSim(ToolsIntegrationTests):
     def tool_invoke_params_example(self) -> dict[str, Any]:
         return {"prompt": "a white siamese cat", "aspect_ratio": "2:3", "count": 2}
 
-    @pytest.fixture
-    def tool(self, sim_client: NanoBananaClient, module_sim: FakeNanoBananaServer) -> BaseTool:
-        module_sim.clear_requests()
-        return NanoBananaGenerateTool(client=sim_client, include_image_blocks=True)
+    def build_tool(self, client: NanoBananaClient, sim: FakeNanoBananaServer) -> BaseTool:
+        return NanoBananaGenerateTool(client=client, include_image_blocks=True)
 
-    @pytest.fixture(autouse=True)
-    def _check_requests(
-        self, request: pytest.FixtureRequest, tool: BaseTool, module_sim: FakeNanoBananaServer
-    ) -> Iterator[None]:
-        yield
-        if not _invokes_tool(request):
-            return
-        bodies = [r.json for r in module_sim.requests_to(IMAGES)]
-        assert bodies == [
-            {
-                "action": "generate",
-                "prompt": "a white siamese cat",
-                "aspect_ratio": "2:3",
-                "count": 2,
-                "async": True,
-            }
-        ]
+    def expected_requests(self) -> dict[str, list[dict[str, Any]]]:
+        generate = {
+            "action": "generate",
+            "prompt": "a white siamese cat",
+            "aspect_ratio": "2:3",
+            "count": 2,
+            "async": True,
+        }
+        return {IMAGES: [generate]}
 
 
-class TestEditToolSim(ToolsIntegrationTests):
+class TestEditToolSim(_SimToolTests):
     @property
     def tool_constructor(self) -> type[BaseTool]:
         return NanoBananaEditTool
@@ -94,31 +117,21 @@ class TestEditToolSim(ToolsIntegrationTests):
     def tool_invoke_params_example(self) -> dict[str, Any]:
         return {"prompt": "give the cat a small red bow tie", "image_urls": [self._image_url]}
 
-    @pytest.fixture
-    def tool(self, sim_client: NanoBananaClient, module_sim: FakeNanoBananaServer) -> BaseTool:
-        self._image_url = module_sim.image_url(832, 1248)
-        module_sim.clear_requests()
-        return NanoBananaEditTool(client=sim_client, include_image_blocks=True)
+    def build_tool(self, client: NanoBananaClient, sim: FakeNanoBananaServer) -> BaseTool:
+        self._image_url = sim.image_url(832, 1248)
+        return NanoBananaEditTool(client=client, include_image_blocks=True)
 
-    @pytest.fixture(autouse=True)
-    def _check_requests(
-        self, request: pytest.FixtureRequest, tool: BaseTool, module_sim: FakeNanoBananaServer
-    ) -> Iterator[None]:
-        yield
-        if not _invokes_tool(request):
-            return
-        bodies = [r.json for r in module_sim.requests_to(IMAGES)]
-        assert bodies == [
-            {
-                "action": "edit",
-                "prompt": "give the cat a small red bow tie",
-                "image_urls": [self._image_url],
-                "async": True,
-            }
-        ]
+    def expected_requests(self) -> dict[str, list[dict[str, Any]]]:
+        edit = {
+            "action": "edit",
+            "prompt": "give the cat a small red bow tie",
+            "image_urls": [self._image_url],
+            "async": True,
+        }
+        return {IMAGES: [edit]}
 
 
-class TestTaskToolSim(ToolsIntegrationTests):
+class TestTaskToolSim(_SimToolTests):
     @property
     def tool_constructor(self) -> type[BaseTool]:
         return NanoBananaTaskTool
@@ -127,19 +140,10 @@ class TestTaskToolSim(ToolsIntegrationTests):
     def tool_invoke_params_example(self) -> dict[str, Any]:
         return {"task_id": self._task_id}
 
-    @pytest.fixture
-    def tool(self, sim_client: NanoBananaClient, module_sim: FakeNanoBananaServer) -> BaseTool:
-        self._task_id = sim_client.generate("a lighthouse at dusk").task_id
-        module_sim.clear_requests()
-        return NanoBananaTaskTool(client=sim_client)
+    def build_tool(self, client: NanoBananaClient, sim: FakeNanoBananaServer) -> BaseTool:
+        self._task_id = client.generate("a lighthouse at dusk").task_id
+        return NanoBananaTaskTool(client=client)
 
-    @pytest.fixture(autouse=True)
-    def _check_requests(
-        self, request: pytest.FixtureRequest, tool: BaseTool, module_sim: FakeNanoBananaServer
-    ) -> Iterator[None]:
-        yield
-        if not _invokes_tool(request):
-            return
-        assert module_sim.requests_to(IMAGES) == []  # a look-up never submits (never bills)
-        bodies = [r.json for r in module_sim.requests_to(TASKS)]
-        assert bodies == [{"action": "retrieve", "id": self._task_id}]
+    def expected_requests(self) -> dict[str, list[dict[str, Any]]]:
+        # A look-up never submits (never bills).
+        return {IMAGES: [], TASKS: [{"action": "retrieve", "id": self._task_id}]}

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
@@ -136,7 +137,11 @@ def check_cat_run(
     return generated, edited
 
 
-PROMPT = {"messages": [HumanMessage("Draw a white siamese cat, then give it a red bow tie.")]}
+REQUEST = HumanMessage("Draw a white siamese cat, then give it a red bow tie.")
+#: The user's request as the input of a ``create_agent`` agent ...
+PROMPT: InputAgentState = {"messages": [REQUEST]}
+#: ... and of a ``StateGraph(MessagesState)``.
+GRAPH_PROMPT: MessagesState = {"messages": [REQUEST]}
 
 
 def test_create_agent_generates_then_edits(
@@ -194,7 +199,7 @@ def test_langgraph_tool_node_generates_then_edits(
     graph.add_edge(START, "model")
     graph.add_conditional_edges("model", tools_condition, {"tools": "tools", END: END})
     graph.add_edge("tools", "model")
-    result = graph.compile().invoke(PROMPT)
+    result = graph.compile().invoke(GRAPH_PROMPT)
     generated, edited = check_cat_run(sim, model, result["messages"])
     assert [b["url"] for b in image_blocks(model.received[1][-1])] == generated.urls
     assert [b["url"] for b in image_blocks(model.received[2][-1])] == edited.urls

@@ -20,9 +20,9 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -42,8 +42,9 @@ from langchain_nanobanana._polling import PollSchedule, PollState
 from langchain_nanobanana.client import BATCH_CHUNK
 from langchain_nanobanana.images import download_image, to_image_url
 from langchain_nanobanana.results import TaskRecord
-from langchain_nanobanana.runnables import PROGRESS_EVENT
+from langchain_nanobanana.runnables import PROGRESS_EVENT, ImageGeneratorInput
 from langchain_nanobanana.testing import FakeNanoBananaServer
+from tests.helpers import json_bodies
 
 IMAGES = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
@@ -109,11 +110,12 @@ def gen(client: NanoBananaClient) -> NanoBananaImageGenerator:
     return NanoBananaImageGenerator(client=client)
 
 
-def prompts(n: int, stem: str = "catalogue item") -> list[str]:
+def prompts(n: int, stem: str = "catalogue item") -> list[ImageGeneratorInput]:
+    """``n`` distinct prompts, typed as the generator's batch inputs."""
     return [f"{stem} {i}: a ceramic mug" for i in range(n)]
 
 
-def assert_in_input_order(inputs: list[str], results: list[Any]) -> None:
+def assert_in_input_order(inputs: Sequence[ImageGeneratorInput], results: list[Any]) -> None:
     assert len(results) == len(inputs)
     for prompt, result in zip(inputs, results, strict=True):
         assert isinstance(result, ImageResult)
@@ -297,12 +299,13 @@ async def test_abatch_max_concurrency_bounds_submissions_in_flight(
 # -- one poll request per round -------------------------------------------------------------
 
 
-def _poll_bodies(sim: FakeNanoBananaServer) -> list[dict[str, Any]]:
-    out = []
-    for request in sim.requests_to(TASKS):
-        assert isinstance(request.json, dict)
-        out.append(request.json)
-    return out
+def task_ids(results: Sequence[ImageResult]) -> list[str]:
+    """The task id of each result, in order (every submitted task has one)."""
+    ids = []
+    for result in results:
+        assert result.task_id is not None
+        ids.append(result.task_id)
+    return ids
 
 
 def test_one_retrieve_batch_per_round_for_all_pending_tasks(
@@ -312,10 +315,10 @@ def test_one_retrieve_batch_per_round_for_all_pending_tasks(
 
     results = gen.batch(prompts(12), config={"max_concurrency": 12, "callbacks": [progress]})
 
-    polls = _poll_bodies(sim)
+    polls = json_bodies(sim, TASKS)
     assert len(progress.events) == 3  # all pending; half done; all done
     assert len(polls) == len(progress.events)  # exactly one request per round
-    ids = [r.task_id for r in results]
+    ids = task_ids(results)
     assert {p["action"] for p in polls} == {"retrieve_batch"}
     assert sorted(polls[0]["ids"]) == sorted(ids)  # the first round asks for every task
     for before, body in zip(progress.events, polls[1:], strict=False):
@@ -330,11 +333,11 @@ async def test_abatch_one_retrieve_batch_per_round(
 
     results = await gen.abatch(prompts(12), config={"max_concurrency": 12, "callbacks": [progress]})
 
-    polls = _poll_bodies(sim)
+    polls = json_bodies(sim, TASKS)
     assert len(progress.events) == 3
     assert len(polls) == len(progress.events)
     assert {p["action"] for p in polls} == {"retrieve_batch"}
-    assert sorted(polls[0]["ids"]) == sorted(r.task_id for r in results)
+    assert sorted(polls[0]["ids"]) == sorted(task_ids(results))
 
 
 def test_more_than_50_pending_tasks_are_polled_in_chunks(
@@ -346,7 +349,7 @@ def test_more_than_50_pending_tasks_are_polled_in_chunks(
     results = gen.batch(list(inputs), config={"max_concurrency": 16, "callbacks": [progress]})
 
     assert_in_input_order(inputs, results)
-    polls = _poll_bodies(sim)
+    polls = json_bodies(sim, TASKS)
     assert all(len(p["ids"]) <= BATCH_CHUNK for p in polls)
     pending, expected = len(inputs), 0
     for event in progress.events:  # one request per chunk of pending ids, per round
@@ -356,7 +359,7 @@ def test_more_than_50_pending_tasks_are_polled_in_chunks(
     assert len(polls) == expected == 3 + 3 + 2
     first_round = polls[:3]
     assert [len(p["ids"]) for p in first_round] == [BATCH_CHUNK, BATCH_CHUNK, 7]
-    assert sorted(i for p in first_round for i in p["ids"]) == sorted(r.task_id for r in results)
+    assert sorted(i for p in first_round for i in p["ids"]) == sorted(task_ids(results))
 
 
 # -- progress events --------------------------------------------------------------------------
@@ -407,8 +410,9 @@ async def test_progress_events_in_astream_events_v2(
     async for event in gen.astream_events("a glass greenhouse", version="v2"):
         if event["event"] == "on_custom_event":
             assert event["name"] == PROGRESS_EVENT
-            custom.append(event["data"])
-            finish(event["data"])
+            data = cast("dict[str, Any]", event["data"])  # the progress event's payload
+            custom.append(data)
+            finish(data)
         elif event["event"] == "on_chain_end":
             final = event["data"]["output"]
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from langchain_nanobanana import (
 )
 from langchain_nanobanana.results import ImageResult
 from langchain_nanobanana.testing import FakeNanoBananaServer, WebhookReceiver, png_size
+from tests.helpers import eventually
 
 SUCCESS: dict[str, Any] = {
     "success": True,
@@ -46,16 +46,6 @@ def hook() -> Iterator[WebhookReceiver]:
 
 def _tasks_polled(sim: FakeNanoBananaServer) -> int:
     return len(sim.requests_to("/nano-banana/tasks"))
-
-
-def _eventually(predicate: Callable[[], bool], *, within: float) -> bool:
-    """Wait (not a timing assertion) until ``predicate()`` holds, for at most ``within`` s."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- ImageResult.from_callback ---------------------------------------------------------------------
@@ -461,7 +451,7 @@ def test_callback_that_cannot_be_delivered_is_recorded_by_the_simulator(
     result = client.poll_task(pending.task_id)
 
     assert result.status == "succeeded"
-    assert _eventually(lambda: bool(sim.callbacks_sent), within=5.0)
+    assert eventually(lambda: bool(sim.callbacks_sent), within=5.0)
     assert sim.callbacks_sent[0]["url"] == url
     assert sim.callbacks_sent[0]["status"] is None  # connection refused
     assert receiver.received == []

@@ -26,21 +26,11 @@ from langchain_nanobanana import (
     TaskTimeoutError,
 )
 from langchain_nanobanana.testing import FakeNanoBananaServer, make_png, png_size
+from tests.helpers import fast_client
 
 IMAGES = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
 ACCOUNT_FIELDS = ("user_id", "credential_id", "application_id", "api_id")
-
-
-def fast_client(sim: FakeNanoBananaServer, **kwargs: Any) -> NanoBananaClient:
-    options: dict[str, Any] = {
-        "base_url": sim.base_url,
-        "poll_interval": 0.02,
-        "max_poll_interval": 0.1,
-        "max_wait": 10.0,
-    }
-    options.update(kwargs)
-    return NanoBananaClient(sim.token, **options)
 
 
 def bodies(sim: FakeNanoBananaServer, path: str) -> list[Any]:

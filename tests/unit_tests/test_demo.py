@@ -18,6 +18,7 @@ from types import ModuleType
 import pytest
 
 from langchain_nanobanana.testing import FakeNanoBananaServer, png_size
+from tests.helpers import SIZES_1K
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
 #: Seed 000's example prompt, verbatim (the chain must send exactly this).
@@ -184,18 +185,9 @@ def test_report_rejects_a_misshapen_or_missing_image(
 
 def test_nearest_ratio_and_tolerance_cover_the_documented_sizes() -> None:
     demo = load_demo()
-    sizes = {
-        "1:1": (1024, 1024),
-        "2:3": (832, 1248),
-        "3:2": (1248, 832),
-        "3:4": (864, 1184),
-        "4:3": (1184, 864),
-        "9:16": (768, 1344),
-        "16:9": (1344, 768),
-    }
-    for ratio, size in sizes.items():
+    for ratio, size in SIZES_1K.items():
         assert demo.nearest_ratio(size) == ratio
         row = demo.Row("s", "t", "r", Path("x.png"), size, ratio)
         assert demo.shape_ok(row)
-        others = [r for r in sizes if r != ratio]
+        others = [r for r in SIZES_1K if r != ratio]
         assert not any(demo.shape_ok(row._replace(asked=o)) for o in others)

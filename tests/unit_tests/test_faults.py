@@ -9,17 +9,14 @@ then the poll loop) until the images arrive, and a poll that gives up keeps the 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import pytest
-from langchain_core.messages import ToolMessage
 
 from langchain_nanobanana import (
+    ImageResult,
     NanoBananaAPIError,
-    NanoBananaClient,
     NanoBananaGenerateTool,
     NanoBananaImageGenerator,
     NanoBananaTaskTool,
@@ -28,38 +25,12 @@ from langchain_nanobanana import (
     TaskFailedError,
     TaskTimeoutError,
 )
+from langchain_nanobanana.runnables import ImageGeneratorInput
 from langchain_nanobanana.testing import FakeNanoBananaServer
+from tests.helpers import eventually, fast_client, invoke_tool, tool_call_input
 
 SUBMIT = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
-
-
-def make_client(sim: FakeNanoBananaServer, **kwargs: Any) -> NanoBananaClient:
-    options: dict[str, Any] = {
-        "base_url": sim.base_url,
-        "poll_interval": 0.02,
-        "max_poll_interval": 0.1,
-        "max_wait": 20.0,
-        "backoff_factor": 0.02,
-    }
-    options.update(kwargs)
-    return NanoBananaClient(sim.token, **options)
-
-
-def eventually(predicate: Callable[[], bool], within: float = 5.0) -> bool:
-    """Wait until ``predicate()`` holds (at most ``within`` seconds); not a timing assertion."""
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def call(tool: Any, args: dict[str, Any]) -> ToolMessage:
-    message = tool.invoke({"type": "tool_call", "id": "call-1", "name": tool.name, "args": args})
-    assert isinstance(message, ToolMessage)
-    return message
 
 
 # -- faults on the billable submission: never retried --------------------------------------------
@@ -79,7 +50,7 @@ def test_submission_5xx_raises_uncertain_once(
 ) -> None:
     sim.inject_fault(kind, path=SUBMIT)
     with pytest.raises(SubmissionUncertainError) as info:
-        make_client(sim, max_retries=3).generate("a red kite")
+        fast_client(sim, max_retries=3).generate("a red kite")
     error = info.value
     assert len(sim.requests_to(SUBMIT)) == 1  # exactly one submission: no retry
     text = str(error)
@@ -102,7 +73,7 @@ def test_connection_dropped_after_send_is_not_retried(
 ) -> None:
     sim.inject_fault("drop", path=SUBMIT, create_task=create_task)
     with pytest.raises(SubmissionUncertainError) as info:
-        make_client(sim, max_retries=3).generate("a red kite")
+        fast_client(sim, max_retries=3).generate("a red kite")
     assert len(sim.requests_to(SUBMIT)) == 1
     # The simulator really ran it when create_task=True: a resend would have paid twice.
     assert len(sim.tasks) == (1 if create_task else 0)
@@ -111,7 +82,7 @@ def test_connection_dropped_after_send_is_not_retried(
 
 def test_sync_mode_read_timeout_is_uncertain_and_the_task_ran(sim: FakeNanoBananaServer) -> None:
     sim.inject_fault("timeout", path=SUBMIT, retry_after="0.8")  # answers after 0.8 s
-    client = make_client(sim, mode="sync", sync_timeout=0.2, max_retries=3)
+    client = fast_client(sim, mode="sync", sync_timeout=0.2, max_retries=3)
     with pytest.raises(SubmissionUncertainError) as info:
         client.generate("a red kite")
     assert "ReadTimeout" in str(info.value) and "may have run" in str(info.value)
@@ -123,7 +94,7 @@ def test_sync_mode_read_timeout_is_uncertain_and_the_task_ran(sim: FakeNanoBanan
 def test_poll_mode_read_timeout_on_submission_is_not_retried(sim: FakeNanoBananaServer) -> None:
     sim.inject_fault("timeout", path=SUBMIT, retry_after="0.8")
     with pytest.raises(SubmissionUncertainError):
-        make_client(sim, timeout=0.2, max_retries=3).generate("a red kite")
+        fast_client(sim, timeout=0.2, max_retries=3).generate("a red kite")
     assert len(sim.requests_to(SUBMIT)) == 1
     assert eventually(lambda: len(sim.tasks) == 1)
 
@@ -132,7 +103,7 @@ def test_sync_mode_failed_generation_is_read_back_not_lost(sim: FakeNanoBananaSe
     """A sync-mode 500 that names its task: the client reads the task (never resubmits) and
     reports the task's own failure, as poll mode does."""
     sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
-    client = make_client(sim, mode="sync")
+    client = fast_client(sim, mode="sync")
     with pytest.raises(TaskFailedError) as info:
         client.generate("a red kite")
     (task_id,) = sim.tasks
@@ -149,7 +120,7 @@ def test_sync_mode_500_with_unreadable_task_keeps_task_id(sim: FakeNanoBananaSer
     the generation may have run."""
     sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
     sim.inject_fault("500", path=TASKS, count=5)
-    client = make_client(sim, mode="sync", max_retries=0)
+    client = fast_client(sim, mode="sync", max_retries=0)
     with pytest.raises(SubmissionUncertainError) as info:
         client.generate("a red kite")
     (task_id,) = sim.tasks
@@ -169,7 +140,7 @@ def test_sync_mode_500_with_unreadable_task_keeps_task_id(sim: FakeNanoBananaSer
 def test_unreadable_2xx_on_submission(sim: FakeNanoBananaServer, kind: str, snippet: str) -> None:
     sim.inject_fault(kind, path=SUBMIT)
     with pytest.raises(NanoBananaAPIError) as info:
-        make_client(sim, max_retries=3).generate("a red kite")
+        fast_client(sim, max_retries=3).generate("a red kite")
     error = info.value
     assert error.status_code == 200
     assert ("Malformed" if kind == "malformed" else "Truncated") in str(error)
@@ -181,7 +152,7 @@ def test_unreadable_2xx_on_submission(sim: FakeNanoBananaServer, kind: str, snip
 
 @pytest.mark.parametrize("kind", ["malformed", "truncated", "html"])
 def test_unreadable_task_read_is_a_typed_error(sim: FakeNanoBananaServer, kind: str) -> None:
-    client = make_client(sim, max_retries=0)
+    client = fast_client(sim, max_retries=0)
     pending = client.generate("a red kite", wait=False)
     assert pending.task_id is not None
     sim.inject_fault(kind, path=TASKS)
@@ -203,7 +174,7 @@ def test_unreadable_task_read_is_a_typed_error(sim: FakeNanoBananaServer, kind: 
 def test_faults_while_polling_never_lose_the_task(sim: FakeNanoBananaServer, kind: str) -> None:
     # More faults than max_retries: urllib3 gives up, and the poll loop carries on.
     sim.inject_fault(kind, count=4, path=TASKS)
-    result = make_client(sim, max_retries=1).generate("a red kite")
+    result = fast_client(sim, max_retries=1).generate("a red kite")
     assert result.status == "succeeded" and len(result.urls) == 1
     assert len(sim.requests_to(SUBMIT)) == 1
     assert result.task_id in sim.tasks
@@ -214,14 +185,14 @@ def test_faults_while_polling_never_lose_the_task(sim: FakeNanoBananaServer, kin
 @pytest.mark.parametrize("kind", ["503", "drop", "malformed"])
 async def test_faults_while_polling_async(sim: FakeNanoBananaServer, kind: str) -> None:
     sim.inject_fault(kind, count=3, path=TASKS)
-    result = await make_client(sim, max_retries=1).agenerate("a red kite")
+    result = await fast_client(sim, max_retries=1).agenerate("a red kite")
     assert result.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 1
 
 
 def test_poll_timeout_keeps_task_id_and_poll_task_resumes(sim: FakeNanoBananaServer) -> None:
     sim.task_duration = 60.0
-    client = make_client(sim, max_wait=0.3)
+    client = fast_client(sim, max_wait=0.3)
     with pytest.raises(TaskTimeoutError) as info:
         client.generate("a red kite")
     error = info.value
@@ -236,17 +207,19 @@ def test_poll_timeout_keeps_task_id_and_poll_task_resumes(sim: FakeNanoBananaSer
 
 async def test_poll_timeout_resumes_async(sim: FakeNanoBananaServer) -> None:
     sim.task_duration = 60.0
-    client = make_client(sim, max_wait=0.3)
+    client = fast_client(sim, max_wait=0.3)
     with pytest.raises(TaskTimeoutError) as info:
         await client.agenerate("a red kite")
-    sim.complete_task(info.value.task_id)
-    result = await client.apoll_task(info.value.task_id)
+    task_id = info.value.task_id
+    assert task_id is not None
+    sim.complete_task(task_id)
+    result = await client.apoll_task(task_id)
     assert result.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 1
 
 
 def test_persistent_poll_faults_end_in_timeout_with_cause(sim: FakeNanoBananaServer) -> None:
-    client = make_client(sim, max_retries=0, max_wait=0.4)
+    client = fast_client(sim, max_retries=0, max_wait=0.4)
     pending = client.generate("a red kite", wait=False)
     assert pending.task_id is not None
     sim.inject_fault("503", count=1000, path=TASKS)
@@ -263,12 +236,13 @@ def test_persistent_poll_faults_end_in_timeout_with_cause(sim: FakeNanoBananaSer
 def test_failed_task_raises_with_code_and_ids(sim: FakeNanoBananaServer) -> None:
     sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
     with pytest.raises(TaskFailedError) as info:
-        make_client(sim).generate("a red kite")
+        fast_client(sim).generate("a red kite")
     error = info.value
     (task_id,) = sim.tasks
     assert error.task_id == task_id
     assert error.trace_id == sim.tasks[task_id]["trace_id"]
     assert error.code == "content_policy" and error.message == "The prompt was refused."
+    assert error.trace_id is not None
     text = str(error)
     assert "content_policy" in text and error.trace_id in text and task_id in text
 
@@ -278,7 +252,7 @@ def test_failed_task_raises_with_code_and_ids(sim: FakeNanoBananaServer) -> None
 
 def test_tool_failed_task_keeps_ids_for_model(sim: FakeNanoBananaServer) -> None:
     sim.fail_next_tasks(1, code="content_policy", message="The prompt was refused.")
-    message = call(NanoBananaGenerateTool(client=make_client(sim)), {"prompt": "a red kite"})
+    message = invoke_tool(NanoBananaGenerateTool(client=fast_client(sim)), {"prompt": "a red kite"})
     (task_id,) = sim.tasks
     assert message.status == "error"
     assert isinstance(message.content, str)
@@ -289,7 +263,7 @@ def test_tool_failed_task_keeps_ids_for_model(sim: FakeNanoBananaServer) -> None
 
 def test_tool_uncertain_submission_tells_model_not_to_retry(sim: FakeNanoBananaServer) -> None:
     sim.inject_fault("503", path=SUBMIT)
-    message = call(NanoBananaGenerateTool(client=make_client(sim)), {"prompt": "a red kite"})
+    message = invoke_tool(NanoBananaGenerateTool(client=fast_client(sim)), {"prompt": "a red kite"})
     assert message.status == "error" and isinstance(message.content, str)
     assert "may have run" in message.content and "do not resubmit" in message.content
     assert "trace_id=" in message.content
@@ -298,13 +272,13 @@ def test_tool_uncertain_submission_tells_model_not_to_retry(sim: FakeNanoBananaS
 
 def test_tool_timeout_names_the_task_tool(sim: FakeNanoBananaServer) -> None:
     sim.task_duration = 60.0
-    client = make_client(sim, max_wait=0.2)
-    message = call(NanoBananaGenerateTool(client=client), {"prompt": "a red kite"})
+    client = fast_client(sim, max_wait=0.2)
+    message = invoke_tool(NanoBananaGenerateTool(client=client), {"prompt": "a red kite"})
     (task_id,) = sim.tasks
     assert message.status == "error" and isinstance(message.content, str)
     assert f"nano_banana_task(task_id={task_id!r})" in message.content
     sim.complete_task(task_id)
-    found = call(NanoBananaTaskTool(client=client), {"task_id": task_id})
+    found = invoke_tool(NanoBananaTaskTool(client=client), {"task_id": task_id})
     assert found.status != "error" and found.artifact is not None
     assert found.artifact.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 1
@@ -312,10 +286,8 @@ def test_tool_timeout_names_the_task_tool(sim: FakeNanoBananaServer) -> None:
 
 async def test_tool_failed_task_async(sim: FakeNanoBananaServer) -> None:
     sim.fail_next_tasks(1, code="content_policy", message="refused")
-    tool = NanoBananaGenerateTool(client=make_client(sim))
-    message = await tool.ainvoke(
-        {"type": "tool_call", "id": "c1", "name": tool.name, "args": {"prompt": "a kite"}}
-    )
+    tool = NanoBananaGenerateTool(client=fast_client(sim))
+    message = await tool.ainvoke(tool_call_input(tool, {"prompt": "a kite"}, "c1"))
     (task_id,) = sim.tasks
     assert message.status == "error"
     assert task_id in message.content and sim.tasks[task_id]["trace_id"] in message.content
@@ -328,9 +300,13 @@ async def test_abatch_under_faults_accounts_for_every_item(sim: FakeNanoBananaSe
     sim.fail_next_tasks(1, code="content_policy", message="refused")  # the first task fails
     sim.inject_fault("429", count=2, path=SUBMIT)  # retried: not processed
     sim.inject_fault("503", count=4, path=TASKS)  # retried by urllib3, then the poll loop
-    generator = NanoBananaImageGenerator(client=make_client(sim, max_retries=2))
+    generator = NanoBananaImageGenerator(client=fast_client(sim, max_retries=2))
     prompts = [f"kite number {i}" for i in range(6)]
-    results = await generator.abatch(prompts, config={"max_concurrency": 1}, return_exceptions=True)
+    inputs: list[ImageGeneratorInput] = list(prompts)
+    results = cast(  # with return_exceptions=True a failed item comes back as its exception
+        "list[ImageResult | Exception]",
+        await generator.abatch(inputs, config={"max_concurrency": 1}, return_exceptions=True),
+    )
     failed = [r for r in results if isinstance(r, TaskFailedError)]
     ok = [r for r in results if not isinstance(r, Exception)]
     assert len(failed) == 1 and len(ok) == 5

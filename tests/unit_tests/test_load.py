@@ -23,11 +23,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from langchain_nanobanana import NanoBananaClient, NanoBananaError, NanoBananaImageGenerator
+from langchain_nanobanana import (
+    ImageResult,
+    NanoBananaClient,
+    NanoBananaError,
+    NanoBananaImageGenerator,
+)
+from langchain_nanobanana.runnables import ImageGeneratorInput
 
 ITEMS = 200
 RATE_LIMIT = 20  # API requests per second accepted by the simulator
@@ -137,14 +143,20 @@ async def test_200_generations_under_rate_limit(
     )
     generator = NanoBananaImageGenerator(client=client)
     prompts = [f"load item {i:03d}: a paper boat on a pond" for i in range(ITEMS)]
+    inputs: list[ImageGeneratorInput] = list(prompts)
 
     started = time.monotonic()
     with client, ThreadSampler() as sampler:
-        results = await asyncio.wait_for(
-            generator.abatch(
-                prompts, config={"max_concurrency": MAX_CONCURRENCY}, return_exceptions=True
+        # With return_exceptions=True a failed item comes back as its exception (langchain-core
+        # types ``abatch`` as returning outputs only).
+        results = cast(
+            "list[ImageResult | Exception]",
+            await asyncio.wait_for(
+                generator.abatch(
+                    inputs, config={"max_concurrency": MAX_CONCURRENCY}, return_exceptions=True
+                ),
+                timeout=90,
             ),
-            timeout=90,
         )
     elapsed = time.monotonic() - started
     stats = _stats(proc)
@@ -192,6 +204,7 @@ async def test_200_generations_under_rate_limit(
     )
     for prompt, result in zip(prompts, results, strict=True):
         if not isinstance(result, Exception):
+            assert result.task_id is not None
             assert tasks[result.task_id] == prompt  # the right images for the right item
     assert set(by_prompt) <= set(prompts)
     # Retry-After handling gets everything through at 20 requests per second.

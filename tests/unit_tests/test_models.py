@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,9 @@ from langchain_nanobanana import (
     NanoBananaClient,
 )
 from langchain_nanobanana.testing import FakeNanoBananaServer, padded_png, png_size
+from tests.helpers import SIZES_1K
 
 MIB10 = 10 * 2**20
-#: Gemini's documented 1K output sizes per aspect ratio (width, height); 2K doubles, 4K quadruples.
-SIZES_1K = {
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-}
 HIRES = ["nano-banana-2", "nano-banana-pro", "nano-banana-2.1", "nano-banana-2:official"]
 HIRES += ["nano-banana-pro:official"]
 LOWRES = ["nano-banana", "nano-banana-2-lite", "nano-banana:official"]
@@ -53,6 +45,18 @@ def assert_mentions(error: BaseException, *parts: str) -> None:
     text = str(error)
     for part in parts:
         assert part in text, f"{part!r} not in {text!r}"
+
+
+@contextmanager
+def refused_before_any_request(
+    sim: FakeNanoBananaServer, *parts: str, error: type[Exception] = ValidationError
+) -> Iterator[None]:
+    """The block raises ``error`` whose message names every one of ``parts``, and ``sim`` has
+    received no request at all."""
+    with pytest.raises(error) as info:
+        yield
+    assert_mentions(info.value, *parts)
+    assert sim.requests == []
 
 
 # -- the tables -------------------------------------------------------------------------------
@@ -131,10 +135,8 @@ def test_generate_rejects_before_any_request(
     kwargs: dict[str, Any],
     parts: list[str],
 ) -> None:
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, *parts):
         client.generate(prompt, **kwargs)
-    assert_mentions(info.value, *parts)
-    assert sim.requests == []
 
 
 @pytest.mark.parametrize(("prompt", "kwargs", "parts"), GENERATE_CASES[:4])
@@ -145,28 +147,22 @@ async def test_agenerate_rejects_before_any_request(
     kwargs: dict[str, Any],
     parts: list[str],
 ) -> None:
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, *parts):
         await client.agenerate(prompt, **kwargs)
-    assert_mentions(info.value, *parts)
-    assert sim.requests == []
 
 
 def test_edit_without_images(client: NanoBananaClient, sim: FakeNanoBananaServer) -> None:
     with pytest.raises(ValidationError) as info:
         client.edit("make it blue", [])
     assert_mentions(info.value, "image_urls=[]", "action='edit'", "http(s) URL", "data:image/")
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, "image_urls=None", "action='edit'", "at least one"):
         client.submit(ImageRequest(action="edit", prompt="make it blue"))
-    assert_mentions(info.value, "image_urls=None", "action='edit'", "at least one")
-    assert sim.requests == []
 
 
 def test_image_urls_with_generate(client: NanoBananaClient, sim: FakeNanoBananaServer) -> None:
     url = sim.image_url(8, 8)
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, "image_urls", "action='generate'", "action='edit'"):
         client.submit(ImageRequest(action="generate", prompt="cat", image_urls=[url]))
-    assert_mentions(info.value, "image_urls", "action='generate'", "action='edit'")
-    assert sim.requests == []
 
 
 @pytest.mark.parametrize(
@@ -184,10 +180,16 @@ def test_image_urls_with_generate(client: NanoBananaClient, sim: FakeNanoBananaS
 def test_edit_rejects_bad_image(
     client: NanoBananaClient, sim: FakeNanoBananaServer, image: str, problem: str
 ) -> None:
-    with pytest.raises(InvalidImageError) as info:
+    with refused_before_any_request(
+        sim,
+        "image_urls[1]",
+        problem,
+        image[:20],
+        "http(s) URL",
+        "data URI",
+        error=InvalidImageError,
+    ):
         client.edit("make it blue", [sim.image_url(8, 8), image])
-    assert_mentions(info.value, "image_urls[1]", problem, image[:20], "http(s) URL", "data URI")
-    assert sim.requests == []
 
 
 @pytest.mark.parametrize(
@@ -198,10 +200,8 @@ def test_request_rejects_image_that_is_not_url_nor_data_uri(
     client: NanoBananaClient, sim: FakeNanoBananaServer, image: str
 ) -> None:
     # ImageRequest itself takes only http(s) URLs and data URIs: local paths are the client's job.
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, "image_urls[0]", image[:20], "http(s) URL", "data URI"):
         client.submit(ImageRequest(action="edit", prompt="x", image_urls=[image]))
-    assert_mentions(info.value, "image_urls[0]", image[:20], "http(s) URL", "data URI")
-    assert sim.requests == []
 
 
 def test_image_over_10_mib_rejected(
@@ -222,10 +222,10 @@ def test_image_over_10_mib_rejected(
     assert_mentions(info.value, f"{MIB10 + 1} bytes", "10 MiB")
     big_file = tmp_path / "big.png"
     big_file.write_bytes(too_big)
-    with pytest.raises(InvalidImageError) as info:
+    with refused_before_any_request(
+        sim, "file is", f"{MIB10 + 1} bytes", "10 MiB", str(tmp_path)[:20], error=InvalidImageError
+    ):
         client.edit("x", big_file)
-    assert_mentions(info.value, "file is", f"{MIB10 + 1} bytes", "10 MiB", str(tmp_path)[:20])
-    assert sim.requests == []
 
 
 def test_image_of_exactly_10_mib_accepted(sim: FakeNanoBananaServer) -> None:
@@ -261,20 +261,16 @@ def test_generate_only_fields_with_edit(
     parts: list[str],
 ) -> None:
     fields: dict[str, Any] = {field: value, "model": "nano-banana-pro"}
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, *parts):
         client.submit(
             ImageRequest(action="edit", prompt="x", image_urls=[sim.image_url(8, 8)], **fields)
         )
-    assert_mentions(info.value, *parts)
-    assert sim.requests == []
 
 
 @pytest.mark.parametrize("action", ["draw", "Generate", "", None, "variation"])
 def test_unknown_action(client: NanoBananaClient, sim: FakeNanoBananaServer, action: Any) -> None:
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, "action", repr(action), "generate, edit"):
         client.submit(ImageRequest(action=action, prompt="cat"))
-    assert_mentions(info.value, "action", repr(action), "generate, edit")
-    assert sim.requests == []
 
 
 @pytest.mark.parametrize(
@@ -289,10 +285,8 @@ def test_unknown_action(client: NanoBananaClient, sim: FakeNanoBananaServer, act
 def test_unknown_field(
     client: NanoBananaClient, sim: FakeNanoBananaServer, extra: dict[str, Any], shown: str
 ) -> None:
-    with pytest.raises(ValidationError) as info:
+    with refused_before_any_request(sim, shown, "not allowed", "action, prompt, model, image_urls"):
         client.submit(ImageRequest(action="generate", prompt="cat", **extra))
-    assert_mentions(info.value, shown, "not allowed", "action, prompt, model, image_urls")
-    assert sim.requests == []
 
 
 def test_request_is_immutable() -> None:

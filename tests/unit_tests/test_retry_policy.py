@@ -10,14 +10,13 @@ never end early), never with tight upper bounds.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from email.utils import formatdate
 from itertools import pairwise
-from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 
@@ -30,22 +29,10 @@ from langchain_nanobanana import (
     _http,
 )
 from langchain_nanobanana.testing import FakeNanoBananaServer
+from tests.helpers import fast_client, free_port
 
 SUBMIT = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
-
-
-def make_client(sim: FakeNanoBananaServer, **kwargs: Any) -> NanoBananaClient:
-    """A poll-mode client with fast polling and a small backoff (overridable)."""
-    options: dict[str, Any] = {
-        "base_url": sim.base_url,
-        "poll_interval": 0.02,
-        "max_poll_interval": 0.1,
-        "max_wait": 20.0,
-        "backoff_factor": 0.02,
-    }
-    options.update(kwargs)
-    return NanoBananaClient(sim.token, **options)
 
 
 def gaps(sim: FakeNanoBananaServer, path: str) -> list[float]:
@@ -54,17 +41,17 @@ def gaps(sim: FakeNanoBananaServer, path: str) -> list[float]:
     return [b - a for a, b in pairwise(times)]
 
 
-def policy(client: NanoBananaClient, path: str) -> Retry:
-    retry = client.session.get_adapter(client.base_url + path).max_retries  # type: ignore[attr-defined]
+def mounted_retry(session: requests.Session, url: str) -> Retry:
+    """The ``Retry`` of the transport adapter ``session`` uses for ``url``."""
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, HTTPAdapter)
+    retry = adapter.max_retries
     assert isinstance(retry, Retry)
     return retry
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+def policy(client: NanoBananaClient, path: str) -> Retry:
+    return mounted_retry(client.session, client.base_url + path)
 
 
 # -- the two policies as configured --------------------------------------------------------------
@@ -72,7 +59,7 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("prefix", ["", "/v1"])
 def test_two_policies_mounted_per_path(sim: FakeNanoBananaServer, prefix: str) -> None:
-    client = make_client(sim, base_url=sim.base_url + prefix, max_retries=3)
+    client = fast_client(sim, base_url=sim.base_url + prefix, max_retries=3)
     submit, read = policy(client, SUBMIT), policy(client, TASKS)
     # Submission: only 429 by status, never a read error, 429 alone honours Retry-After.
     assert submit.status_forcelist == {429}
@@ -90,7 +77,7 @@ def test_two_policies_mounted_per_path(sim: FakeNanoBananaServer, prefix: str) -
     assert read.backoff_jitter > 0 and submit.backoff_jitter > 0
     assert read.retry_after_max == submit.retry_after_max == 60
     # Anything else (image downloads) never gets the submission policy.
-    other = client.session.get_adapter(sim.base_url + "/files/x.png").max_retries
+    other = mounted_retry(client.session, sim.base_url + "/files/x.png")
     assert other.status_forcelist != {429}
 
 
@@ -124,7 +111,7 @@ def test_submission_429_without_retry_after_backs_off_then_succeeds(
     sim: FakeNanoBananaServer,
 ) -> None:
     sim.inject_fault("429", count=2, path=SUBMIT)
-    result = make_client(sim, backoff_factor=0.15).generate("a red kite")
+    result = fast_client(sim, backoff_factor=0.15).generate("a red kite")
     assert result.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 3
     assert len(sim.tasks) == 1  # retried, and still paid once
@@ -135,7 +122,7 @@ def test_submission_429_without_retry_after_backs_off_then_succeeds(
 
 def test_submission_429_retry_after_seconds_is_honoured(sim: FakeNanoBananaServer) -> None:
     sim.inject_fault("429", path=SUBMIT, retry_after="1")
-    result = make_client(sim, backoff_factor=0.01).generate("a red kite")
+    result = fast_client(sim, backoff_factor=0.01).generate("a red kite")
     assert result.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 2
     assert len(sim.tasks) == 1
@@ -145,7 +132,7 @@ def test_submission_429_retry_after_seconds_is_honoured(sim: FakeNanoBananaServe
 def test_submission_429_retry_after_http_date_is_honoured(sim: FakeNanoBananaServer) -> None:
     when = formatdate(time.time() + 2, usegmt=True)  # RFC 9110 IMF-fixdate, 1 s resolution
     sim.inject_fault("429", path=SUBMIT, retry_after=when)
-    result = make_client(sim, backoff_factor=0.01).generate("a red kite")
+    result = fast_client(sim, backoff_factor=0.01).generate("a red kite")
     assert result.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 2
     assert len(sim.tasks) == 1
@@ -157,7 +144,7 @@ def test_submission_429_with_unparsable_retry_after_falls_back_to_backoff(
 ) -> None:
     # urllib3 alone raises InvalidHeader here, which would look like "may have run".
     sim.inject_fault("429", path=SUBMIT, retry_after="soon")
-    result = make_client(sim).generate("a red kite")
+    result = fast_client(sim).generate("a red kite")
     assert result.status == "succeeded"
     assert len(sim.requests_to(SUBMIT)) == 2
     assert len(sim.tasks) == 1
@@ -185,7 +172,7 @@ def test_retry_after_is_capped(sim: FakeNanoBananaServer) -> None:
 def test_max_retries_bounds_the_submission(sim: FakeNanoBananaServer, max_retries: int) -> None:
     sim.inject_fault("429", count=10, path=SUBMIT, retry_after="0")
     with pytest.raises(RateLimitError) as info:
-        make_client(sim, max_retries=max_retries, backoff_factor=0.01).generate("a red kite")
+        fast_client(sim, max_retries=max_retries, backoff_factor=0.01).generate("a red kite")
     assert len(sim.requests_to(SUBMIT)) == max_retries + 1
     assert sim.tasks == {}
     assert info.value.status_code == 429 and info.value.code == "too_many_requests"
@@ -195,7 +182,7 @@ def test_max_retries_bounds_the_submission(sim: FakeNanoBananaServer, max_retrie
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 def test_max_retries_bounds_the_task_read(sim: FakeNanoBananaServer, max_retries: int) -> None:
-    client = make_client(sim, max_retries=max_retries, backoff_factor=0.01)
+    client = fast_client(sim, max_retries=max_retries, backoff_factor=0.01)
     pending = client.generate("a red kite", wait=False)
     assert pending.task_id is not None
     sim.inject_fault("500", count=10, path=TASKS)
@@ -212,7 +199,7 @@ def test_submission_5xx_is_never_retried(
     # urllib3's default would honour Retry-After on a 503; a paid POST must not.
     sim.inject_fault(kind, path=SUBMIT, retry_after=retry_after)
     with pytest.raises(SubmissionUncertainError):
-        make_client(sim, max_retries=3).generate("a red kite")
+        fast_client(sim, max_retries=3).generate("a red kite")
     assert len(sim.requests_to(SUBMIT)) == 1
 
 
@@ -221,7 +208,7 @@ def test_submission_5xx_is_never_retried(
 
 @pytest.mark.parametrize("kind", ["500", "502", "503", "429", "html", "drop"])
 def test_task_read_retries_transient_answers(sim: FakeNanoBananaServer, kind: str) -> None:
-    client = make_client(sim, max_retries=2)
+    client = fast_client(sim, max_retries=2)
     pending = client.generate("a red kite", wait=False)
     assert pending.task_id is not None
     sim.inject_fault(kind, count=2, path=TASKS)
@@ -233,7 +220,7 @@ def test_task_read_retries_transient_answers(sim: FakeNanoBananaServer, kind: st
 
 
 def test_task_read_retries_a_read_timeout(sim: FakeNanoBananaServer) -> None:
-    client = make_client(sim, timeout=0.3)
+    client = fast_client(sim, timeout=0.3)
     pending = client.generate("a red kite", wait=False)
     assert pending.task_id is not None
     sim.inject_fault("timeout", path=TASKS, retry_after="2")
@@ -242,7 +229,7 @@ def test_task_read_retries_a_read_timeout(sim: FakeNanoBananaServer) -> None:
 
 
 def test_task_read_honours_retry_after(sim: FakeNanoBananaServer) -> None:
-    client = make_client(sim, backoff_factor=0.01)
+    client = fast_client(sim, backoff_factor=0.01)
     pending = client.generate("a red kite", wait=False)
     assert pending.task_id is not None
     sim.inject_fault("429", path=TASKS, retry_after="1")

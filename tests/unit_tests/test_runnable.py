@@ -31,19 +31,15 @@ from langchain_nanobanana import (
     TaskFailedError,
 )
 from langchain_nanobanana.testing import ASPECT_SIZES, FakeNanoBananaServer, make_png, png_size
+from tests.helpers import SIM_TOKEN, json_bodies
 
-SIM_TOKEN = "sim-token-do-not-leak-7f3a9c"  # conftest.SIM_TOKEN (checked in the fixture below)
 IMAGES = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
 
 
 def bodies(sim: FakeNanoBananaServer) -> list[dict[str, Any]]:
     """The JSON bodies of every submission the simulator received, in order."""
-    out = []
-    for request in sim.requests_to(IMAGES):
-        assert isinstance(request.json, dict)
-        out.append(request.json)
-    return out
+    return json_bodies(sim, IMAGES)
 
 
 def only_body(sim: FakeNanoBananaServer) -> dict[str, Any]:

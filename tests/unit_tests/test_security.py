@@ -13,7 +13,6 @@ import base64
 import json
 import logging
 import os
-import socket
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,8 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_debug
 from langchain_core.load import dumpd, dumps
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langchain_nanobanana import (
@@ -49,29 +49,11 @@ from langchain_nanobanana.images import (
 from langchain_nanobanana.results import GeneratedImage
 from langchain_nanobanana.testing import FakeNanoBananaServer, make_png, padded_png
 from langchain_nanobanana.testing.chat import ScriptedChatModel, last_image_urls, tool_call
+from tests.helpers import fast_client, free_port, invoke_tool, make_image_dirs
 
 SUBMIT = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
 WRONG_TOKEN = "wrong-token-also-secret-31d7"
-
-
-def fast_client(sim: FakeNanoBananaServer, token: str | None = None, **kw: Any) -> NanoBananaClient:
-    options: dict[str, Any] = {
-        "base_url": sim.base_url,
-        "poll_interval": 0.02,
-        "max_poll_interval": 0.1,
-        "max_wait": 10.0,
-        "backoff_factor": 0.02,
-    }
-    options.update(kw)
-    return NanoBananaClient(token or sim.token, **options)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def secrets(sim: FakeNanoBananaServer) -> list[str]:
@@ -123,13 +105,8 @@ for _name in [n for n in dir(BaseCallbackHandler) if n.startswith("on_")]:
     setattr(Recorder, _name, _make_hook(_name))
 
 
-def run_tool(tool: Any, args: dict[str, Any], recorder: Recorder) -> ToolMessage:
-    message = tool.invoke(
-        {"type": "tool_call", "id": "call-1", "name": tool.name, "args": args},
-        config={"callbacks": [recorder]},
-    )
-    assert isinstance(message, ToolMessage)
-    return message
+def run_tool(tool: BaseTool, args: dict[str, Any], recorder: Recorder) -> ToolMessage:
+    return invoke_tool(tool, args, {"callbacks": [recorder]})
 
 
 # -- the token never appears -----------------------------------------------------------------------
@@ -307,7 +284,7 @@ async def test_token_absent_from_agent_callbacks_and_events(sim: FakeNanoBananaS
     events = [
         event
         async for event in agent.astream_events(
-            {"messages": [("user", "draw a kite")]},
+            {"messages": [HumanMessage("draw a kite")]},
             {"callbacks": [recorder]},
             version="v2",
         )
@@ -476,12 +453,8 @@ def test_download_names_are_sanitised(sim: FakeNanoBananaServer, tmp_path: Path,
 
 @pytest.fixture
 def image_dirs(tmp_path: Path) -> tuple[Path, Path]:
-    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
-    allowed.mkdir()
-    outside.mkdir()
-    (allowed / "in.png").write_bytes(make_png(6, 4))
-    (outside / "secret.png").write_bytes(make_png(6, 4))
-    return allowed, outside
+    """``allowed/in.png`` and ``outside/secret.png``."""
+    return make_image_dirs(tmp_path, "in.png", make_png(6, 4), make_png(6, 4))
 
 
 def test_edit_tool_refuses_local_paths_by_default(

@@ -24,18 +24,10 @@ from langchain_nanobanana.testing import (
     padded_png,
     png_size,
 )
+from tests.helpers import SIZES_1K
 
 TOKEN = "sim-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
-SIZES_1K = {
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-}
 
 
 @pytest.fixture

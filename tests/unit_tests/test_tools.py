@@ -33,6 +33,7 @@ from langchain_nanobanana import (
     NanoBananaToolkit,
 )
 from langchain_nanobanana.testing import ASPECT_SIZES, FakeNanoBananaServer, make_png, png_size
+from tests.helpers import invoke_tool, make_image_dirs, tool_call_input
 
 IMAGES = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
@@ -54,18 +55,8 @@ GENERIC_LANGCHAIN_ERROR = "Tool input validation error"
 Invoke = Callable[[BaseTool, dict[str, Any]], ToolMessage]
 
 
-def tool_call(tool: BaseTool, args: dict[str, Any], call_id: str = "call-1") -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": tool.name, "args": args}
-
-
-def _invoke_sync(tool: BaseTool, args: dict[str, Any]) -> ToolMessage:
-    message = tool.invoke(tool_call(tool, args))
-    assert isinstance(message, ToolMessage)
-    return message
-
-
 def _invoke_async(tool: BaseTool, args: dict[str, Any]) -> ToolMessage:
-    message = asyncio.run(tool.ainvoke(tool_call(tool, args)))
+    message = asyncio.run(tool.ainvoke(tool_call_input(tool, args)))
     assert isinstance(message, ToolMessage)
     return message
 
@@ -73,7 +64,7 @@ def _invoke_async(tool: BaseTool, args: dict[str, Any]) -> ToolMessage:
 @pytest.fixture(params=["sync", "async"])
 def invoke(request: pytest.FixtureRequest) -> Invoke:
     """Call a tool with a ``ToolCall`` through ``invoke`` or (in a fresh loop) ``ainvoke``."""
-    return _invoke_sync if request.param == "sync" else _invoke_async
+    return invoke_tool if request.param == "sync" else _invoke_async
 
 
 @pytest.fixture
@@ -187,7 +178,7 @@ def test_names_metadata_and_billable_tags(client: NanoBananaClient) -> None:
     assert generate.metadata == {"billable": True}
     assert edit.metadata == {"billable": True}
     assert not (task.metadata or {}).get("billable")
-    generate.metadata["extra"] = 1  # type: ignore[index]
+    generate.metadata["extra"] = 1
     assert edit.metadata == {"billable": True}  # not a shared mutable default
     assert NanoBananaGenerateTool(client=client).metadata == {"billable": True}
 
@@ -263,7 +254,7 @@ def test_developer_fixed_model_reaches_the_api(
     client: NanoBananaClient, sim: FakeNanoBananaServer
 ) -> None:
     tool = NanoBananaGenerateTool(client=client, model="nano-banana-pro")
-    message = _invoke_sync(tool, {"prompt": "a map of Lisbon", "resolution": "4K"})
+    message = invoke_tool(tool, {"prompt": "a map of Lisbon", "resolution": "4K"})
     assert message.status == "success"
     assert submissions(sim) == [
         {
@@ -306,11 +297,13 @@ def test_content_never_has_base64_nor_account_fields(
     first = invoke(generate, {"prompt": "a white siamese cat"})
     edited = invoke(edit, {"prompt": "add a bow tie", "image_urls": [str(tmp_path / "cat.png")]})
     assert isinstance(first.artifact, ImageResult) and isinstance(edited.artifact, ImageResult)
-    looked_up = invoke(task, {"task_id": edited.artifact.task_id})
+    task_id = edited.artifact.task_id
+    assert task_id is not None
+    looked_up = invoke(task, {"task_id": task_id})
     # The API did send base64 (the local file) and account fields (the task record) ...
     sent = submissions(sim)[1]["image_urls"][0]
     assert sent.startswith("data:image/png;base64,iVBORw0KG")
-    record = sim.tasks[edited.artifact.task_id]
+    record = sim.tasks[task_id]
     assert all(record[field] for field in ACCOUNT_FIELDS)
     # ... and none of it reaches the model, nor the artifact's raw JSON.
     for message in (first, edited, looked_up):
@@ -318,7 +311,7 @@ def test_content_never_has_base64_nor_account_fields(
         assert_no_secrets(text_of(message), sim.token)
         assert isinstance(message.artifact, ImageResult)
         assert_no_secrets(str(message.artifact.raw), sim.token)
-    assert looked_up.artifact.urls == edited.artifact.urls  # type: ignore[union-attr]
+    assert looked_up.artifact.urls == edited.artifact.urls
 
 
 def test_image_blocks_are_standard_and_off_by_default(
@@ -363,8 +356,7 @@ def test_download_dir_saves_and_lists_files(
     assert "Saved to:" in text_of(message)
     gets = [r for r in sim.requests if r.method == "GET"]
     assert sorted(r.path for r in gets) == sorted(
-        "/files/" + u.rsplit("/", 1)[1]
-        for u in message.artifact.urls  # type: ignore[union-attr]
+        "/files/" + u.rsplit("/", 1)[1] for u in message.artifact.urls
     )
 
 
@@ -539,11 +531,7 @@ def test_edit_bad_images_come_back_to_the_model(
 @pytest.fixture
 def image_dirs(tmp_path: Path) -> tuple[Path, Path]:
     """``allowed/`` with a PNG and a symlink pointing out, ``outside/`` with a secret PNG."""
-    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
-    allowed.mkdir()
-    outside.mkdir()
-    (allowed / "cat.png").write_bytes(make_png(40, 60))
-    (outside / "secret.png").write_bytes(make_png(10, 10))
+    allowed, outside = make_image_dirs(tmp_path, "cat.png", make_png(40, 60), make_png(10, 10))
     (allowed / "link.png").symlink_to(outside / "secret.png")
     return allowed, outside
 
@@ -563,7 +551,7 @@ def test_edit_local_file_inside_allowed_dir_is_sent_as_data_uri(
     assert body["image_urls"] == [expected]
     assert_no_secrets(text_of(message), sim.token)
     # The simulator sizes an edit from its first image: the edit result is 40x60 too.
-    url = message.artifact.urls[0]  # type: ignore[union-attr]
+    url = message.artifact.urls[0]
     assert png_size(requests.get(url, timeout=5).content) == (40, 60)
 
 
@@ -649,7 +637,7 @@ def test_failed_task_seen_through_the_task_tool(
 ) -> None:
     sim.fail_next_tasks(1, code="generation_failed", message="Try a different prompt.")
     pending = invoke(NanoBananaGenerateTool(client=client, wait=False), {"prompt": "a cat"})
-    task_id = pending.artifact.task_id  # type: ignore[union-attr]
+    task_id = pending.artifact.task_id
     message = invoke(NanoBananaTaskTool(client=client), {"task_id": task_id})
     assert isinstance(message.artifact, ImageResult) and message.artifact.status == "failed"
     assert "generation_failed" in text_of(message) and task_id in text_of(message)
@@ -664,11 +652,12 @@ def test_wrong_token_raises(sim: FakeNanoBananaServer, invoke: Invoke, name: str
     wrong = "wrong-token-5e1f"
     with NanoBananaClient(wrong, base_url=sim.base_url) as client:
         tool = {t.name: t for t in NanoBananaToolkit(client=client).get_tools()}[name]
-        args = {
+        args_by_tool: dict[str, dict[str, Any]] = {
             "nano_banana_generate": {"prompt": "a cat"},
             "nano_banana_edit": {"prompt": "a hat", "image_urls": [sim.image_url(8, 8)]},
             "nano_banana_task": {"task_id": "abc"},
-        }[name]
+        }
+        args = args_by_tool[name]
         with pytest.raises(AuthenticationError) as info:
             invoke(tool, args)
     assert info.value.status_code == 401 and info.value.code == "invalid_token"
@@ -695,8 +684,8 @@ async def test_arun_does_not_block_the_event_loop(
     sim.task_duration = 0.5
     tool = NanoBananaGenerateTool(client=client)
     first, second = await asyncio.gather(
-        tool.ainvoke(tool_call(tool, {"prompt": "one"}, "a")),
-        tool.ainvoke(tool_call(tool, {"prompt": "two"}, "b")),
+        tool.ainvoke(tool_call_input(tool, {"prompt": "one"}, "a")),
+        tool.ainvoke(tool_call_input(tool, {"prompt": "two"}, "b")),
     )
     assert first.status == second.status == "success"
     records = sorted(sim.tasks.values(), key=lambda r: r["created_at"])

@@ -1,0 +1,1 @@
+"""The test suite of ``langchain-nanobanana`` (a package, so tests share ``tests.helpers``)."""

@@ -40,7 +40,7 @@ ImageInput: TypeAlias = str | os.PathLike[str] | bytes
 
 _ALLOWED_URL = (
     "an http(s) URL with a host, or a data URI 'data:image/<type>;base64,<payload>', "
-    "each image at most 10 MiB (seed 001)"
+    "each image at most 10 MiB"
 )
 _ALLOWED_INPUT = _ALLOWED_URL + "; also raw image bytes or a local image file"
 _KINDS = "PNG, JPEG, GIF, WEBP, BMP, HEIC/HEIF or AVIF"

@@ -158,15 +158,21 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
                     f"input dict keys {sorted(value)} are not allowed; give 'prompt' and "
                     f"optionally: {', '.join(sorted(_DICT_KEYS - {'prompt'}))}"
                 )
+            if "images" in value and "image_urls" in value:
+                raise ValueError("give the images as 'images' or as 'image_urls', not both")
             prompt = prompt_text(value["prompt"])
-            fields.update({k: value[k] for k in fields if value.get(k) is not None})
+            explicit = {k: value[k] for k in fields if value.get(k) is not None}
+            fields.update(explicit)
             images = value.get("images", value.get("image_urls"))
         else:
-            prompt, images = prompt_text(value), None
+            prompt, images, explicit = prompt_text(value), None, {}
         if images is not None:
             fields.update(action="edit", image_urls=to_image_urls(images))
-            fields.pop("aspect_ratio")
-            fields.pop("resolution")
+            # The first image decides the size of an edit (seed 001): the generator's defaults
+            # do not apply, while a value given with this input is an error ImageRequest names.
+            for name in ("aspect_ratio", "resolution"):
+                if name not in explicit:
+                    fields.pop(name)
         else:
             fields["action"] = "generate"
         return ImageRequest(prompt=prompt, **{k: v for k, v in fields.items() if v is not None})

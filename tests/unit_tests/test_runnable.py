@@ -211,6 +211,30 @@ def test_dict_with_image_bytes_sends_a_data_uri(
     assert image_size(gen.client, result.urls[0]) == (300, 200)
 
 
+@pytest.mark.parametrize("name", ["aspect_ratio", "resolution"])
+def test_explicit_size_with_images_is_an_error_not_dropped(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, name: str
+) -> None:
+    # Unlike the generator's defaults, a size given with this very input cannot apply to an edit:
+    # saying so beats silently sending something else than asked.
+    gen = NanoBananaImageGenerator(client=client, model="nano-banana-pro")
+    value = {"aspect_ratio": "16:9", "resolution": "2K"}[name]
+    with pytest.raises(
+        ValidationError, match=rf"{name}='{value}' is not allowed with action='edit'"
+    ):
+        gen.invoke({"prompt": "add a bow tie", "images": [sim.image_url(64, 64)], name: value})
+    assert sim.requests == []
+
+
+def test_images_and_image_urls_together_are_an_error(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    url = sim.image_url(64, 64)
+    with pytest.raises(ValueError, match="not both"):
+        gen.invoke({"prompt": "add a bow tie", "images": [url], "image_urls": [url]})
+    assert sim.requests == []
+
+
 @pytest.mark.parametrize(
     ("value", "needle"),
     [

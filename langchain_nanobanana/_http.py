@@ -265,12 +265,12 @@ def _read_body(response: requests.Response, *, billable: bool, task_id: str | No
                 break
     except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as exc:
         snippet = b"".join(chunks)[:_SNIPPET].decode("utf-8", "replace")
-        hint = "; the generation may have run: look the task up before resubmitting" * billable
-        raise NanoBananaAPIError(
-            f"Truncated answer from the API ({type(exc).__name__}): {snippet!r}{hint}",
-            status_code=response.status_code,
+        raise _unreadable(
+            f"Truncated answer from the API ({type(exc).__name__})",
+            snippet,
+            response.status_code,
+            billable=billable,
             task_id=task_id,
-            body=snippet,
         ) from exc
     finally:
         response.close()
@@ -341,17 +341,28 @@ def post_json(
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        snippet = text[:_SNIPPET]
-        hint = "; the generation may have run: look the task up before resubmitting" * billable
-        raise NanoBananaAPIError(
-            f"Malformed answer from the API (not a JSON object): {snippet!r}{hint}",
-            status_code=response.status_code,
+        raise _unreadable(
+            "Malformed answer from the API (not a JSON object)",
+            text[:_SNIPPET],
+            response.status_code,
+            billable=billable,
             task_id=task_id,
-            body=snippet,
         )
     if data.get("success") is False and "error" in data:
         raise error_from_response(response.status_code, text, task_id=task_id)
     return data
+
+
+def _unreadable(
+    what: str, snippet: str, status_code: int, *, billable: bool, task_id: str | None
+) -> NanoBananaAPIError:
+    """The error for an answer that could not be read: status and a 200-character snippet kept;
+    on a billable submission it says the generation may have run.
+    """
+    hint = "; the generation may have run: look the task up before resubmitting" * billable
+    return NanoBananaAPIError(
+        f"{what}: {snippet!r}{hint}", status_code=status_code, task_id=task_id, body=snippet
+    )
 
 
 def _origin(url: str) -> str:

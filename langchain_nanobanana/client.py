@@ -4,6 +4,10 @@ Endpoints (SPEC Part 1): ``POST /nano-banana/images`` (billable submission, seed
 ``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``, vendor Tasks API guide, seed 004).
 Async methods run each HTTP exchange in the default thread pool (``asyncio.to_thread``: a bounded
 number of threads) and wait between polls with ``asyncio.sleep``, never blocking the event loop.
+
+Why over 400 lines: one public class with six sync methods and their six async twins, each with
+the docstring (shapes, units, errors) users read in their editor; the HTTP, polling and parsing
+work already lives in ``_http``, ``_polling`` and ``results``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """LangChain tools: ``nano_banana_generate``, ``nano_banana_edit``, ``nano_banana_task``, and the
 toolkit that shares one client between them. No HTTP code here: everything goes through
-:class:`~langchain_nanobanana.client.NanoBananaClient`.
+:class:`~langchain_nanobanana.client.NanoBananaClient`. Over 400 lines because each tool carries
+its LLM-visible input schema, its sync and async run and its user docstring side by side.
 
 Every tool uses ``response_format="content_and_artifact"``: the content is short text for the
 model (status, ids, image URLs; never base64, never account fields), optionally followed by

@@ -1,0 +1,1 @@
+"""Unit tests: the library against the loopback simulator (no token, no network)."""

@@ -1,0 +1,329 @@
+"""Tests for ``langchain_nanobanana.images``: inputs, data URIs, local files, downloads, blocks."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import socket
+import struct
+import threading
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from langchain_nanobanana.errors import InvalidImageError, NanoBananaError
+from langchain_nanobanana.images import (
+    download_image,
+)
+
+# --------------------------------------------------------------------------- hand-built images
+
+
+def make_png(width: int = 3, height: int = 2) -> bytes:
+    """A real, decodable RGB PNG built with zlib and struct."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + bytes([255, 0, 0]) * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# The classic 1x1 transparent GIF89a (header, palette, GCE, image descriptor, LZW data, trailer).
+GIF_1X1 = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def make_gif_header(width: int, height: int) -> bytes:
+    return b"GIF87a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+
+
+def jpeg_segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+def make_jpeg(width: int, height: int, sof: int = 0xC0) -> bytes:
+    """JPEG marker structure: SOI, APP0 JFIF, DQT, DHT, fill bytes, SOFn, EOI."""
+    sof_body = (
+        b"\x08" + struct.pack(">HH", height, width) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    )
+    return (
+        b"\xff\xd8"
+        + jpeg_segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + jpeg_segment(0xDB, b"\x00" + bytes(range(64)))
+        + jpeg_segment(0xC4, b"\x00" + bytes(16) + b"")
+        + b"\xff\xff"  # fill bytes before a marker are allowed
+        + jpeg_segment(sof, sof_body)
+        + b"\xff\xd9"
+    )
+
+
+def make_webp(kind: bytes, width: int, height: int) -> bytes:
+    if kind == b"VP8X":
+        body = b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little")
+        body += (height - 1).to_bytes(3, "little")
+    elif kind == b"VP8L":
+        body = b"\x2f" + struct.pack("<I", (width - 1) | ((height - 1) << 14)) + bytes(8)
+    else:
+        body = b"\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", width, height) + bytes(8)
+    riff_body = b"WEBP" + kind + struct.pack("<I", len(body)) + body
+    return b"RIFF" + struct.pack("<I", len(riff_body)) + riff_body
+
+
+def make_bmp(width: int, height: int) -> bytes:
+    dib = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + 40, 0, 0, 54) + dib
+
+
+def make_ftyp(major: bytes, *compatible: bytes) -> bytes:
+    body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + bytes(16)
+
+
+PNG = make_png()
+PNG_B64 = base64.b64encode(PNG).decode()
+LONG_B64 = re.compile(r"[A-Za-z0-9+/=]{50,}")
+
+
+def padded_png(size: int) -> bytes:
+    """A PNG signature followed by zeros: exactly ``size`` bytes that sniff as PNG."""
+    return PNG + bytes(size - len(PNG))
+
+
+def uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def assert_good_message(err: pytest.ExceptionInfo[InvalidImageError], field: str) -> str:
+    message = str(err.value)
+    assert message.startswith(f"{field}: ")
+    assert "Allowed:" in message and "http(s) URL" in message and "data:image/" in message
+    assert "10 MiB" in message
+    assert LONG_B64.search(message) is None, message
+    assert len(message) < 400
+    return message
+
+
+# --------------------------------------------------------------------------- download_image
+
+BIG_BODY = padded_png(8 * 2**20)
+SMALL_LIMIT = 100_000
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # no Content-Length means "until the connection closes"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, ctype: str, body: bytes, length: int | None = -1) -> None:
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        if length is not None:
+            self.send_header("Content-Length", str(len(body) if length == -1 else length))
+        self.end_headers()
+        try:
+            view = memoryview(body)
+            for start in range(0, len(body), 64 * 1024):
+                self.wfile.write(view[start : start + 64 * 1024])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_GET(self) -> None:
+        path = self.path
+        if path == "/img/cat.png":
+            self._send(200, "image/png", PNG)
+        elif path == "/img/photo.jpg":
+            self._send(200, "image/png; charset=binary", PNG)  # lying extension
+        elif path == "/img/real.jpeg":
+            self._send(200, "image/jpeg", make_jpeg(2, 2))
+        elif path == "/page.html":
+            self._send(200, "text/html; charset=utf-8", b"<html><body>hi</body></html>")
+        elif path == "/octet/pic":
+            self._send(200, "application/octet-stream", GIF_1X1)
+        elif path == "/no-type":
+            self._send(200, "", make_webp(b"VP8X", 2, 2))
+        elif path == "/octet/page":
+            self._send(200, "application/octet-stream", b"<html>" + bytes(100))
+        elif path == "/liar.png":
+            self._send(200, "image/png", b"<html><script>alert(1)</script></html>" * 5)
+        elif path == "/huge-length.png":
+            self._send(200, "image/png", PNG, length=10**12)  # refuse before reading
+        elif path == "/big-length.png":
+            self._send(200, "image/png", padded_png(SMALL_LIMIT * 3))
+        elif path == "/big-nolength.png":
+            self._send(200, "image/png", padded_png(SMALL_LIMIT * 3), length=None)
+        elif path == "/stream.png":
+            self._send(200, "image/png", BIG_BODY, length=None)
+        elif path.startswith("/x/"):
+            self._send(200, "image/png", PNG)
+        elif path == "/server-error.png":
+            self._send(503, "text/plain", b"busy")
+        else:
+            self._send(404, "text/plain", b"not found")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as s:
+        s.trust_env = False  # no proxies for loopback
+        yield s
+
+
+def all_entries(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory))  # includes hidden temporary files
+
+
+def test_download_png(server: str, session: requests.Session, tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b"  # created with parents
+    path = download_image(session, f"{server}/img/cat.png", target)
+    assert path == target / "cat.png"
+    assert path.read_bytes() == PNG
+    assert all_entries(target) == ["cat.png"]
+
+
+def test_download_fixes_extension(server: str, session: requests.Session, tmp_path: Path) -> None:
+    assert download_image(session, f"{server}/img/photo.jpg", tmp_path).name == "photo.png"
+    assert download_image(session, f"{server}/img/real.jpeg", tmp_path).name == "real.jpeg"
+    assert download_image(session, f"{server}/octet/pic", tmp_path).name == "pic.gif"
+    assert download_image(session, f"{server}/no-type", tmp_path).name == "no-type.webp"
+    named = download_image(session, f"{server}/img/cat.png", tmp_path, filename="../../evil.sh")
+    assert named == tmp_path / "evil.png"
+
+
+def test_download_small_chunks(server: str, session: requests.Session, tmp_path: Path) -> None:
+    path = download_image(session, f"{server}/img/cat.png", tmp_path, chunk_size=1)
+    assert path.read_bytes() == PNG
+
+
+def test_download_never_overwrites(server: str, session: requests.Session, tmp_path: Path) -> None:
+    (tmp_path / "cat.png").write_bytes(b"precious")
+    first = download_image(session, f"{server}/img/cat.png", tmp_path)
+    second = download_image(session, f"{server}/img/cat.png", tmp_path)
+    assert (first.name, second.name) == ("cat-1.png", "cat-2.png")
+    assert (tmp_path / "cat.png").read_bytes() == b"precious"
+    assert first.read_bytes() == second.read_bytes() == PNG
+    assert all_entries(tmp_path) == ["cat-1.png", "cat-2.png", "cat.png"]
+
+
+def test_download_same_name_twice(server: str, session: requests.Session, tmp_path: Path) -> None:
+    paths = [download_image(session, f"{server}/img/cat.png", tmp_path) for _ in range(2)]
+    assert [p.name for p in paths] == ["cat.png", "cat-1.png"]
+
+
+def test_download_traversal_name_sanitised(
+    server: str, session: requests.Session, tmp_path: Path
+) -> None:
+    target = tmp_path / "out"
+    path = download_image(session, f"{server}/x/..%2F..%2Fetc%2Fpasswd", target)
+    assert path.parent == target
+    assert path.name == "passwd.png"
+    assert all_entries(target) == ["passwd.png"]
+    assert all_entries(tmp_path) == ["out"]
+
+
+def test_download_refuses_html(server: str, session: requests.Session, tmp_path: Path) -> None:
+    with pytest.raises(InvalidImageError, match="text/html") as err:
+        download_image(session, f"{server}/page.html", tmp_path)
+    assert "/page.html" in str(err.value)
+    for path in ("/octet/page", "/liar.png"):
+        with pytest.raises(InvalidImageError, match="not a PNG"):
+            download_image(session, server + path, tmp_path)
+    assert all_entries(tmp_path) == []
+
+
+def test_download_refuses_large_content_length(
+    server: str, session: requests.Session, tmp_path: Path
+) -> None:
+    with pytest.raises(NanoBananaError, match="max_bytes") as err:
+        download_image(session, f"{server}/huge-length.png", tmp_path)
+    assert "refused" in str(err.value) and str(10**12) in str(err.value)
+    with pytest.raises(NanoBananaError, match="refused"):
+        download_image(session, f"{server}/big-length.png", tmp_path, max_bytes=SMALL_LIMIT)
+    assert all_entries(tmp_path) == []
+
+
+def test_download_aborts_stream_over_limit(
+    server: str, session: requests.Session, tmp_path: Path
+) -> None:
+    with pytest.raises(NanoBananaError, match="aborted") as err:
+        download_image(session, f"{server}/big-nolength.png", tmp_path, max_bytes=SMALL_LIMIT)
+    assert not isinstance(err.value, InvalidImageError)
+    assert all_entries(tmp_path) == []
+    # the same body fits a larger cap
+    path = download_image(session, f"{server}/big-nolength.png", tmp_path)
+    assert path.stat().st_size == SMALL_LIMIT * 3
+
+
+def test_download_memory_stays_flat(server: str, session: requests.Session, tmp_path: Path) -> None:
+    tracemalloc.start()
+    try:
+        path = download_image(session, f"{server}/stream.png", tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size == len(BIG_BODY)
+    assert peak < 2 * 2**20, f"peak {peak} bytes for an {len(BIG_BODY)}-byte download"
+
+
+def test_download_http_errors(server: str, session: requests.Session, tmp_path: Path) -> None:
+    with pytest.raises(NanoBananaError, match="HTTP 404") as err:
+        download_image(session, f"{server}/nope.png", tmp_path)
+    assert f"{server}/nope.png" in str(err.value)
+    assert not isinstance(err.value, InvalidImageError)
+    with pytest.raises(NanoBananaError, match="HTTP 503"):
+        download_image(session, f"{server}/server-error.png", tmp_path)
+    assert all_entries(tmp_path) == []
+
+
+def test_download_connection_refused(session: requests.Session, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(NanoBananaError, match="ConnectionError") as err:
+        download_image(session, f"http://127.0.0.1:{port}/a.png", tmp_path, timeout=2)
+    assert isinstance(err.value.__cause__, requests.ConnectionError)
+
+
+class _NoNetwork:
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no request should be made")
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/a.png", "data:image/png;base64,AAAA", "x"]
+)
+def test_download_only_http(url: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidImageError, match="url: "):
+        download_image(_NoNetwork(), url, tmp_path)  # type: ignore[arg-type]

@@ -119,9 +119,9 @@ Resolution = Literal["1K", "2K", "4K"]
 
 #: ``action`` values (seed 001).
 ACTIONS: tuple[str, ...] = ("generate", "edit")
-#: ``aspect_ratio`` values, generate only (seed 001). Default ``1:1``.
+#: ``aspect_ratio`` values (seed 001). Default ``1:1``.
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4")
-#: ``resolution`` values, generate only (seed 001). Default ``1K``.
+#: ``resolution`` values (seed 001). Default ``1K``.
 RESOLUTIONS: tuple[str, ...] = ("1K", "2K", "4K")
 DEFAULT_MODEL = "nano-banana"
 DEFAULT_ASPECT_RATIO = "1:1"
@@ -148,10 +148,12 @@ class ImageRequest(BaseModel):
         model: One of :data:`MODELS`; ``None`` sends nothing and the API uses ``nano-banana``.
         image_urls: ``edit`` only, at least one; each an http(s) URL or a
             ``data:image/...;base64,...`` URI of at most 10 MiB decoded (10 x 2**20 bytes).
-        aspect_ratio: ``generate`` only; one of :data:`ASPECT_RATIOS` (API default ``1:1``).
-        resolution: ``generate`` only; one of :data:`RESOLUTIONS` (API default ``1K``);
-            ``2K``/``4K``
-            only with a model whose :attr:`ModelInfo.high_resolution` is true.
+        aspect_ratio: One of :data:`ASPECT_RATIOS` (API default ``1:1``). Seed 001 documents it
+            for ``generate``; the vendor's MCP server and CLI send it on ``edit`` too (older
+            models ignore it there and keep the first image's shape), so both actions accept it.
+        resolution: One of :data:`RESOLUTIONS` (API default ``1K``), both actions (the vendor
+            MCP server documents 4K edits with ``nano-banana-2.1``); ``2K``/``4K`` only with a
+            model whose :attr:`ModelInfo.high_resolution` is true.
         count: Number of images, 1..4 *[vendor SDK]*.
         callback_url: Absolute http(s) URL the API POSTs the result to (seed 000).
 
@@ -269,12 +271,6 @@ class ImageRequest(BaseModel):
                     f"image_urls={_short(self.image_urls)} is not allowed with action='edit'; "
                     "give at least one http(s) URL or data:image/...;base64 URI"
                 )
-            for name in ("aspect_ratio", "resolution"):
-                if getattr(self, name) is not None:
-                    raise ValueError(
-                        f"{name}={getattr(self, name)!r} is not allowed with action='edit' "
-                        "(the first image decides); leave it unset or use action='generate'"
-                    )
         elif self.image_urls is not None:
             raise ValueError(
                 f"image_urls (list of {len(self.image_urls)}) is not allowed with "

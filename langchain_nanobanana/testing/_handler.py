@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import socket
 import socketserver
@@ -18,20 +19,21 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from langchain_nanobanana.testing._faults import serve_fault
 from langchain_nanobanana.testing._png import make_png, padded_png, padded_size
-from langchain_nanobanana.testing._state import (
-    Fault,
-    FileSpec,
-    Headers,
-    RecordedRequest,
-    TaskEntry,
+from langchain_nanobanana.testing._responses import (
+    Response,
+    error_response,
+    json_response,
 )
+from langchain_nanobanana.testing._state import FileSpec, Headers, RecordedRequest, TaskEntry
 from langchain_nanobanana.testing._validate import (
+    ASPECT_SIZES,
+    RESOLUTION_SCALE,
     ApiError,
     Submission,
     data_uri_png_size,
@@ -41,45 +43,26 @@ from langchain_nanobanana.testing._validate import (
 if TYPE_CHECKING:
     from langchain_nanobanana.testing.server import FakeNanoBananaServer
 
-__all__ = ["HTTPServer"]
+__all__ = ["NOT_JSON", "HTTPServer", "Handler"]
 
-_JSON = "application/json"
-_HTML_502 = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    b"</body>\r\n</html>\r\n"
-)
-_HTML_500 = (
-    b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head>"
-    b"<body><h1>Internal Server Error</h1><p>The server encountered an internal error.</p>"
-    b"</body></html>"
-)
 _FILE_RE = re.compile(r"^/files/([0-9a-f-]{36})\.png$")
 _PADDED_RE = re.compile(r"^/files/padded/(\d{1,10})\.png$")
 _MAX_PADDED = 2 * 2**30
+_API_PATHS = ("/nano-banana/images", "/nano-banana/tasks")
+
+NOT_JSON: object = object()
+"""Marker for a request body that is empty or not JSON."""
 
 
-@dataclass
-class _Response:
-    status: int
-    body: bytes
-    content_type: str = _JSON
-    headers: dict[str, str] = field(default_factory=dict)
+def _nearest_aspect(width: int, height: int) -> str:
+    """The documented aspect ratio closest to ``width`` x ``height`` (log scale)."""
+    ratio = math.log(width / height)
 
+    def distance(name: str) -> float:
+        base_w, base_h = ASPECT_SIZES[name]
+        return abs(math.log(base_w / base_h) - ratio)
 
-def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
-    return _Response(status, json.dumps(payload).encode(), _JSON, headers or {})
-
-
-def _error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> _Response:
-    body = {
-        "success": False,
-        "error": {"code": code, "message": message},
-        "trace_id": str(uuid.uuid4()),
-    }
-    return _json_response(status, body, headers)
+    return min(ASPECT_SIZES, key=distance)
 
 
 class HTTPServer(ThreadingHTTPServer):
@@ -94,7 +77,7 @@ class HTTPServer(ThreadingHTTPServer):
         self.fake = fake
         self.open_connections: set[socket.socket] = set()
         self.conn_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, Handler)
 
     def server_bind(self) -> None:
         """Bind without ``HTTPServer``'s reverse DNS lookup (``getfqdn`` can take seconds)."""
@@ -127,7 +110,9 @@ class HTTPServer(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
+    """Answers one connection's requests: routing, validation, tasks, files and faults."""
+
     protocol_version = "HTTP/1.1"
     server_version = "FakeNanoBanana/1.0"
     # Headers and body go out in two writes: with Nagle on, the body waits for the client's
@@ -169,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         return cast(HTTPServer, self.server).fake
 
     def _read_body(self) -> bytes:
+        """Read the request body (``Content-Length`` or chunked). ``ValueError``: bad framing."""
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             parts: list[bytes] = []
             while True:
@@ -186,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         return self.rfile.read(length) if length > 0 else b""
 
-    def _write(self, resp: _Response, *, truncate: bool = False) -> None:
+    def write(self, resp: Response, *, truncate: bool = False) -> None:
+        """Send ``resp``; with ``truncate`` only half the body, then close the connection."""
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(resp.body)))
@@ -199,17 +186,27 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(resp.body[: len(resp.body) // 2] if truncate else resp.body)
 
+    def _error(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return error_response(status, code, message, headers, shape=self.fake.error_shape)
+
     def _handle(self) -> None:
         fake = self.fake
         arrived = time.monotonic()
-        body = self._read_body()
         raw_path = urlsplit(self.path).path
+        try:
+            body = self._read_body()
+        except ValueError:  # a chunk size that is not hex: the framing is lost
+            self.close_connection = True
+            self.write(self._error(400, "token_mismatched", "Malformed chunked request body."))
+            return
         prefix = fake.path_prefix.rstrip("/")  # e.g. "/v1" like the mirror (seed 003)
         path = raw_path[len(prefix) :] if prefix and raw_path.startswith(prefix + "/") else raw_path
         try:
-            parsed: object | None = json.loads(body) if body else None
-        except ValueError:
-            parsed = None
+            parsed: object = json.loads(body) if body else NOT_JSON
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep JSON
+            parsed = NOT_JSON
         fault = fake._state.take_fault(path)
         fake._state.record(
             RecordedRequest(
@@ -217,87 +214,63 @@ class _Handler(BaseHTTPRequestHandler):
                 path=raw_path,
                 headers=Headers(self.headers.items()),
                 body=body,
-                json=parsed,
+                json=None if parsed is NOT_JSON else parsed,
                 time=arrived,
                 fault=fault.kind if fault else None,
             )
         )
-        if fault is None:
-            resp = self._process(path, body, arrived)
-            if resp is not None:
-                self._write(resp)
-            return
-        self._fault(fault, path, body, arrived)
-
-    def _fault(self, fault: Fault, path: str, body: bytes, arrived: float) -> None:
-        fake = self.fake
-        extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-        kind = fault.kind
-        if kind == "400":  # a rule the API enforces that no client can check (e.g. content)
-            self._write(_error(400, "token_mismatched", "The prompt was rejected.", extra))
-        elif kind == "429":
-            self._write(_error(429, "too_many_requests", "Too many requests.", extra))
-        elif kind in ("500", "503"):
-            msg = "Internal server error." if kind == "500" else "Service temporarily unavailable."
-            self._write(_error(int(kind), "api_error", msg, extra))
-        elif kind == "502":
-            self._write(_Response(502, _HTML_502, "text/html", extra))
-        elif kind == "html":
-            self._write(_Response(500, _HTML_500, "text/html; charset=utf-8", extra))
-        elif kind == "timeout":
-            try:
-                delay = float(fault.retry_after or 30.0)
-            except ValueError:  # an HTTP-date: use the default
-                delay = 30.0
-            if fake._stopping.wait(delay):
-                self.close_connection = True
-                return
-            resp = self._process(path, body, arrived)
-            if resp is not None:
-                self._write(resp)
-        else:  # malformed / truncated / drop: the request may have been processed
-            resp = self._process(path, body, arrived) if fault.create_task else None
-            if kind == "malformed":
-                self._write(_Response(200, b'{"success": tru'))
-            elif kind == "truncated":
-                if resp is None:
-                    resp = _json_response(200, {"success": True, "task_id": str(uuid.uuid4())})
-                self._write(resp, truncate=True)
-            else:  # drop: close without answering
-                self.close_connection = True
+        try:
+            if fault is not None:
+                serve_fault(self, fault, path, parsed, arrived)
+            elif (resp := self.process(path, parsed, arrived)) is not None:
+                self.write(resp)
+        except OSError:
+            raise  # the client went away: HTTPServer.handle_error ignores it
+        except Exception as exc:  # a simulator bug must not kill the thread silently
+            fake._state.note_internal_error(f"{self.command} {raw_path}: {exc!r}")
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.write(self._error(500, "api_error", f"Simulator error: {exc!r}"))
 
     # -- routing ---------------------------------------------------------------------------------
-    def _process(self, path: str, body: bytes, arrived: float) -> _Response | None:
-        """Compute the normal answer; ``None`` when the simulator is stopping (no answer)."""
+    def process(self, path: str, parsed: object, arrived: float) -> Response | None:
+        """Compute the normal answer; ``None`` when the simulator is stopping (no answer).
+
+        Args:
+            path: the API path with any ``path_prefix`` removed.
+            parsed: the JSON body, or :data:`NOT_JSON`.
+            arrived: ``time.monotonic()`` at arrival, seconds.
+
+        """
         fake = self.fake
         if path.startswith("/files/"):
             return self._file(path)
         if not fake._state.allow(fake.rate_limit, time.monotonic()):
-            return _error(
+            return self._error(
                 429,
                 "too_many_requests",
                 f"Too many requests: the limit is {fake.rate_limit:g} per second.",
                 {"Retry-After": "1"},
             )
-        if self.command != "POST" or path not in ("/nano-banana/images", "/nano-banana/tasks"):
-            return _error(
-                404, "api_not_implemented", f"API {self.command} {path} is not implemented."
+        if self.command != "POST" or path not in _API_PATHS:  # seeds: 400 api_not_implemented
+            return self._error(
+                400, "api_not_implemented", f"API {self.command} {path} is not implemented."
             )
         if not self._authorized():
-            return _error(401, "invalid_token", "Invalid or missing token (authorization: Bearer).")
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return _error(400, "token_mismatched", "The request body is not valid JSON.")
-        if not isinstance(payload, dict):
-            return _error(400, "token_mismatched", "The request body must be a JSON object.")
+            return self._error(
+                401, "invalid_token", "Invalid or missing token (authorization: Bearer)."
+            )
+        if parsed is NOT_JSON:
+            return self._error(400, "token_mismatched", "The request body is not valid JSON.")
+        if not isinstance(parsed, dict):
+            return self._error(400, "token_mismatched", "The request body must be a JSON object.")
         if path == "/nano-banana/tasks":
-            return self._tasks(payload)
+            return self._tasks(parsed)
         try:
-            sub = validate_submission(payload)
+            sub = validate_submission(parsed)
         except ApiError as exc:
-            return _error(exc.status, exc.code, exc.message)
-        return self._submit(sub, payload, arrived)
+            return self._error(exc.status, exc.code, exc.message)
+        return self._submit(sub, parsed, arrived)
 
     def _authorized(self) -> bool:
         token = self.fake.token
@@ -306,27 +279,43 @@ class _Handler(BaseHTTPRequestHandler):
         scheme, _, value = self.headers.get("authorization", "").strip().partition(" ")
         return scheme.lower() == "bearer" and value.strip() == token
 
-    def _file(self, path: str) -> _Response:
+    def _file(self, path: str) -> Response:
         if self.command not in ("GET", "HEAD"):
-            return _error(
-                404, "api_not_implemented", f"API {self.command} {path} is not implemented."
+            return self._error(
+                400, "api_not_implemented", f"API {self.command} {path} is not implemented."
             )
         if m := _PADDED_RE.match(path):
             nbytes = int(m.group(1))
             if nbytes <= _MAX_PADDED:
-                return _Response(200, padded_png(nbytes), "image/png")
+                return Response(200, padded_png(nbytes), "image/png")
         elif m := _FILE_RE.match(path):
             spec = self.fake._state.get_file(m.group(1))
             if spec is not None:
-                return _Response(200, make_png(spec.width, spec.height, spec.seed), "image/png")
-        return _error(404, "not_found", f"File {path} not found.")
+                return Response(200, make_png(spec.width, spec.height, spec.seed), "image/png")
+        return self._error(404, "not_found", f"File {path} not found.")
 
-    def _submit(self, sub: Submission, payload: dict[str, Any], arrived: float) -> _Response | None:
+    def _output_size(self, sub: Submission) -> tuple[int, int]:
+        """Pixel size ``(width, height)`` of the results.
+
+        ``generate``: the table size. ``edit``: the first image's size, or with ``resolution``
+        2K/4K the table size of ``aspect_ratio`` (else the ratio nearest to the first image) at
+        that resolution.
+        """
+        if sub.size is not None:
+            return sub.size
+        width, height = self._edit_size(sub.first_image)
+        if sub.resolution in ("2K", "4K"):
+            base_w, base_h = ASPECT_SIZES[sub.aspect_ratio or _nearest_aspect(width, height)]
+            scale = RESOLUTION_SCALE[sub.resolution]
+            return base_w * scale, base_h * scale
+        return width, height
+
+    def _submit(self, sub: Submission, payload: dict[str, Any], arrived: float) -> Response | None:
         fake = self.fake
-        width, height = sub.size if sub.size else self._edit_size(sub.first_image)
+        width, height = self._output_size(sub)
         images = []
         for i in range(sub.count):
-            seed = f"{sub.prompt}\x00{i}".encode()
+            seed = f"{sub.prompt}\x00{i}".encode("utf-8", "surrogatepass")  # lone surrogates too
             file_id = fake._state.add_file(FileSpec(width, height, seed))
             images.append((sub.prompt, f"{fake.base_url}/files/{file_id}.png"))
         duration = max(0.0, float(fake.task_duration))
@@ -349,26 +338,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         if sub.is_async or sub.callback_url:
-            return _json_response(
+            return json_response(
                 200, {"success": True, "task_id": entry.id, "trace_id": entry.trace_id}
             )
-        result = entry.response()
-        return _json_response(200 if result["success"] else 500, result)
+        result = entry.response(fake.error_shape)
+        return json_response(200 if entry.failure is None else 500, result)
 
     def _edit_size(self, image: str | None) -> tuple[int, int]:
         """Pixel size of the first edit input when the simulator can know it, else 1024x1024."""
         if image is None:
             return 1024, 1024
-        if image.startswith("data:"):
+        if image[:5].lower() == "data:":
             return data_uri_png_size(image) or (1024, 1024)
         parts = urlsplit(image)
-        port = cast(HTTPServer, self.server).server_address[1]
-        if parts.port == port and parts.hostname in (
-            "127.0.0.1",
-            "localhost",
-            "::1",
-            self.fake.host,
-        ):
+        try:
+            port = parts.port
+        except ValueError:
+            return 1024, 1024
+        own_port = cast(HTTPServer, self.server).server_address[1]
+        if port == own_port and parts.hostname in ("127.0.0.1", "localhost", "::1", self.fake.host):
             if m := _FILE_RE.match(parts.path):
                 spec = self.fake._state.get_file(m.group(1))
                 if spec is not None:
@@ -377,27 +365,29 @@ class _Handler(BaseHTTPRequestHandler):
                 return padded_size()
         return 1024, 1024
 
-    def _tasks(self, payload: dict[str, Any]) -> _Response:
+    def _tasks(self, payload: dict[str, Any]) -> Response:
         state = self.fake._state
         action = payload.get("action")
         if action == "retrieve":
             task_id = payload.get("id")
             if not isinstance(task_id, str) or not task_id:
-                return _error(400, "token_mismatched", "Field 'id' is required (a task id string).")
+                return self._error(
+                    400, "token_mismatched", "Field 'id' is required (a task id string)."
+                )
             record = state.task_record(task_id)
             if record is None:
-                return _error(404, "not_found", f"Task {task_id!r} not found.")
-            return _json_response(200, record)
+                return self._error(404, "not_found", f"Task {task_id!r} not found.")
+            return json_response(200, record)
         if action == "retrieve_batch":
             ids = payload.get("ids")
             if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                return _error(
+                return self._error(
                     400, "token_mismatched", "Field 'ids' must be a list of task id strings."
                 )
             found = [state.task_record(i) for i in ids]
             items = [r for r in found if r is not None]
-            return _json_response(200, {"items": items, "count": len(items)})
-        return _error(
+            return json_response(200, {"items": items, "count": len(items)})
+        return self._error(
             400,
             "api_not_implemented",
             f"Task action {action!r} is not implemented; use 'retrieve' or 'retrieve_batch'.",

@@ -2,30 +2,47 @@
 
 Everything here is guarded by one ``threading.Lock`` (``SimState.lock``). Tasks need no thread of
 their own: a task is done when ``time.monotonic() >= created + duration`` (or when forced), and its
-record is computed on demand. Callbacks are delivered by a single dispatcher thread fed by a heap.
+record is computed on demand. Callbacks are delivered by ``_callbacks.CallbackDispatcher``.
 """
 
 from __future__ import annotations
 
 import copy
-import heapq
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["CallbackDispatcher", "Fault", "FileSpec", "RecordedRequest", "SimState", "TaskEntry"]
+from langchain_nanobanana.testing._responses import error_body
+
+__all__ = [
+    "FAULT_KINDS",
+    "Failure",
+    "Fault",
+    "FileSpec",
+    "RecordOptions",
+    "RecordedRequest",
+    "SimState",
+    "TaskEntry",
+]
 
 FAULT_KINDS = frozenset(
-    {"400", "429", "500", "502", "503", "html", "malformed", "truncated", "drop", "timeout"}
+    {"400", "429", "429_lower", "500", "502", "503", "html", "malformed", "truncated", "drop"}
+    | {"timeout", "slow", "body", "301", "302", "307", "308"}
 )
 """Every ``kind`` accepted by ``FakeNanoBananaServer.inject_fault``."""
+
+PADDING_FIELD = "x_sim_padding"
+"""Name of the string field ``record_padding`` adds inside each record's ``request``."""
+
+
+@lru_cache(maxsize=4)
+def _padding(nbytes: int) -> str:
+    return "A" * nbytes
 
 
 class Headers(dict[str, str]):
@@ -75,13 +92,47 @@ class RecordedRequest:
 
 @dataclass
 class Fault:
-    """A pending injected fault: the next ``remaining`` requests matching ``path`` get ``kind``."""
+    """A pending injected fault: the next ``remaining`` requests matching ``path`` get ``kind``.
+
+    ``status``, ``body`` (encoded bytes) and ``headers`` are used by the ``"body"`` kind only.
+    """
 
     kind: str
     remaining: int
     path: str | None = None
     retry_after: str | None = None
     create_task: bool = True
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a task made to fail by ``fail_next_tasks`` ends.
+
+    ``state_only``: its record says ``"state": "failed"`` and has no ``response``.
+    """
+
+    code: str
+    message: str
+    state_only: bool = False
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """The record-shaping knobs of the simulator, read when a record or error body is built.
+
+    Attributes:
+        padding: bytes of ``"A"`` added as ``request.x_sim_padding`` to every record (0: none).
+        state_words: add ``"state"`` (``running``/``succeeded``/``failed``) to every record.
+        error_shape: how error bodies carry ``error`` (``object``/``string``/``null``/``missing``).
+
+    """
+
+    padding: int = 0
+    state_words: bool = False
+    error_shape: str = "object"
 
 
 @dataclass(frozen=True)
@@ -97,8 +148,8 @@ class FileSpec:
 class TaskEntry:
     """Internal task: what is needed to build its record at any moment.
 
-    ``images`` holds ``(prompt, image_url)`` pairs fixed at creation; ``failure`` is ``(code,
-    message)`` for a task that will fail; ``forced_at`` is the wall time of ``complete_task``.
+    ``images`` holds ``(prompt, image_url)`` pairs fixed at creation; ``failure`` is set for a task
+    that will fail; ``forced_at`` is the wall time of ``complete_task``.
     """
 
     id: str
@@ -108,7 +159,7 @@ class TaskEntry:
     created_mono: float
     duration: float
     images: list[tuple[str, str]]
-    failure: tuple[str, str] | None = None
+    failure: Failure | None = None
     callback_url: str | None = None
     forced_at: float | None = None
     callback_done: bool = False
@@ -117,16 +168,19 @@ class TaskEntry:
         """Tell whether the task has its response (forced, or ``duration`` seconds passed)."""
         return self.forced_at is not None or now_mono >= self.created_mono + self.duration
 
-    def response(self) -> dict[str, Any]:
-        """Build the finished task's answer: the sync success shape, or the failure body."""
+    def response(self, error_shape: str = "object") -> dict[str, Any]:
+        """Build the finished task's answer: the sync success shape, or the failure body.
+
+        ``error_shape``: how a failure body carries ``error`` (see ``RecordOptions``).
+        """
         if self.failure is not None:
-            code, message = self.failure
-            return {
-                "success": False,
-                "task_id": self.id,
-                "trace_id": self.trace_id,
-                "error": {"code": code, "message": message},
-            }
+            return error_body(
+                self.failure.code,
+                self.failure.message,
+                error_shape,
+                task_id=self.id,
+                trace_id=self.trace_id,
+            )
         return {
             "success": True,
             "task_id": self.id,
@@ -142,7 +196,9 @@ class SimState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     tasks: dict[str, TaskEntry] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
-    failures: deque[tuple[str, str]] = field(default_factory=deque)
+    failures: deque[Failure] = field(default_factory=deque)
+    internal_errors: list[str] = field(default_factory=list)
+    options: Callable[[], RecordOptions] = RecordOptions
     log: list[RecordedRequest] = field(default_factory=list)
     files: dict[str, FileSpec] = field(default_factory=dict)
     callbacks_sent: list[dict[str, Any]] = field(default_factory=list)
@@ -159,6 +215,11 @@ class SimState:
         """Append ``request`` to the log."""
         with self.lock:
             self.log.append(request)
+
+    def note_internal_error(self, text: str) -> None:
+        """Remember an exception a handler or the callback thread survived (a simulator bug)."""
+        with self.lock:
+            self.internal_errors.append(text)
 
     def count_connection(self) -> None:
         """Count one accepted TCP connection."""
@@ -216,10 +277,10 @@ class SimState:
                 entry.failure = self.failures.popleft()
             self.tasks[entry.id] = entry
 
-    def add_failures(self, count: int, code: str, message: str) -> None:
-        """Make the next ``count`` created tasks fail with ``(code, message)``."""
+    def add_failures(self, count: int, failure: Failure) -> None:
+        """Make the next ``count`` created tasks fail as ``failure`` says."""
         with self.lock:
-            self.failures.extend([(code, message)] * count)
+            self.failures.extend([failure] * count)
 
     def force_complete(self, task_id: str) -> TaskEntry:
         """Finish ``task_id`` now. Raises ``KeyError`` for an unknown id."""
@@ -231,32 +292,43 @@ class SimState:
 
     def task_record(self, task_id: str) -> dict[str, Any] | None:
         """Return the task record as ``/nano-banana/tasks`` does (a fresh copy), or ``None``."""
+        opts = self.options()
         with self.lock:
             entry = self.tasks.get(task_id)
-            return None if entry is None else self._record(entry, time.monotonic())
+            return None if entry is None else self._record(entry, time.monotonic(), opts)
 
     def all_records(self) -> dict[str, dict[str, Any]]:
         """Every task record by id (fresh copies)."""
+        opts = self.options()
         now = time.monotonic()
         with self.lock:
-            return {tid: self._record(e, now) for tid, e in self.tasks.items()}
+            return {tid: self._record(e, now, opts) for tid, e in self.tasks.items()}
 
-    def _record(self, entry: TaskEntry, now_mono: float) -> dict[str, Any]:
+    def _record(self, entry: TaskEntry, now_mono: float, opts: RecordOptions) -> dict[str, Any]:
+        request = copy.deepcopy(entry.request)
+        if opts.padding > 0:
+            request[PADDING_FIELD] = _padding(opts.padding)
         record: dict[str, Any] = {
             "id": entry.id,
             "created_at": entry.created_at,
-            "request": copy.deepcopy(entry.request),
+            "request": request,
             "trace_id": entry.trace_id,
             "type": "images",
             **self.account,
         }
-        if entry.is_done(now_mono):
+        failure = entry.failure
+        done = entry.is_done(now_mono)
+        if opts.state_words or (done and failure is not None and failure.state_only):
+            state = "running" if not done else "failed" if failure else "succeeded"
+            record["state"] = state
+        if done:
             finished = (
                 entry.forced_at
                 if entry.forced_at is not None
                 else entry.created_at + entry.duration
             )
-            record["response"] = entry.response()
+            if failure is None or not failure.state_only:
+                record["response"] = entry.response(opts.error_shape)
             record["finished_at"] = finished
             record["duration"] = round(finished - entry.created_at, 6)
         return record
@@ -270,87 +342,4 @@ class SimState:
             if not entry.is_done(time.monotonic()):
                 return None
             entry.callback_done = True
-            return entry.callback_url, entry.response()
-
-
-def post_json(url: str, payload: dict[str, Any], timeout: float) -> int | None:
-    """POST ``payload`` as JSON to ``url`` (urllib, no proxies); the HTTP status or ``None``."""
-    data = json.dumps(payload).encode()
-    req = urllib.request.Request(
-        url, data=data, method="POST", headers={"content-type": "application/json"}
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            resp.read()
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, ValueError):
-        return None
-
-
-class CallbackDispatcher:
-    """One background thread that POSTs finished tasks' payloads to their ``callback_url``.
-
-    Tasks are scheduled with their due time (``time.monotonic()`` seconds); the thread starts on the
-    first :meth:`schedule` and is stopped by :meth:`stop`. Each delivery is appended to
-    ``state.callbacks_sent`` as ``{"url", "status" (int or None), "payload"}``.
-    """
-
-    def __init__(self, state: SimState, timeout: Callable[[], float]) -> None:
-        self._state = state
-        self._timeout = timeout
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[tuple[float, int, str]] = []
-        self._seq = 0
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    def schedule(self, due_mono: float, task_id: str) -> None:
-        """Deliver the callback of ``task_id`` at ``due_mono`` (or when it finishes, if later)."""
-        with self._cond:
-            if self._stopped:
-                return
-            self._seq += 1
-            heapq.heappush(self._heap, (due_mono, self._seq, task_id))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="nanobanana-sim-callbacks", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-
-    def _next(self) -> str | None:
-        with self._cond:
-            while not self._stopped:
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                delay = self._heap[0][0] - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                return heapq.heappop(self._heap)[2]
-        return None
-
-    def _run(self) -> None:
-        while (task_id := self._next()) is not None:
-            claim = self._state.take_callback(task_id)
-            if claim is None:
-                continue
-            url, payload = claim
-            status = post_json(url, payload, self._timeout())
-            with self._state.lock:
-                self._state.callbacks_sent.append(
-                    {"url": url, "status": status, "payload": payload}
-                )
-
-    def stop(self, timeout: float = 1.0) -> None:
-        """Stop the thread (waits up to ``timeout`` seconds for a delivery in flight)."""
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+            return entry.callback_url, entry.response(self.options().error_shape)

@@ -1,7 +1,10 @@
-"""Validation of ``POST /nano-banana/images`` bodies, as the real API does it (SPEC Part 1).
+"""Validation of ``POST /nano-banana/images`` bodies (SPEC Part 1, seed 001).
 
 Every violation is a 400 ``token_mismatched`` (the documented code for bad parameters) whose message
-names the field, the bad value and the allowed values.
+names the field, the bad value and the allowed values. Where the seeds are silent the simulator
+refuses exactly what the package's ``ImageRequest`` refuses (an independent implementation: the
+agreement test ``tests/sim_tests/test_sim_agreement.py`` holds the two together); the remaining
+differences are listed in ``docs/simulator.md``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import struct
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,9 +25,11 @@ __all__ = [
     "HIRES_MODELS",
     "MAX_IMAGE_BYTES",
     "MODELS",
+    "RESOLUTION_SCALE",
     "ApiError",
     "Submission",
     "data_uri_png_size",
+    "image_kind",
     "validate_submission",
 ]
 
@@ -37,7 +44,7 @@ MODELS = (
     "nano-banana-2:official",
     "nano-banana-pro:official",
 )
-"""Documented models plus the vendor SDK's extra names."""
+"""Documented models (seeds 000/001) plus the vendor SDK's extra names."""
 
 HIRES_MODELS = frozenset(
     {
@@ -48,7 +55,7 @@ HIRES_MODELS = frozenset(
         "nano-banana-pro:official",
     }
 )
-"""Models that accept ``resolution`` 2K / 4K."""
+"""Models that accept ``resolution`` 2K / 4K (seed 001: pro; vendor SDK: 2, 2.1)."""
 
 ASPECT_SIZES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
@@ -62,14 +69,19 @@ ASPECT_SIZES: dict[str, tuple[int, int]] = {
 """Pixel ``(width, height)`` at 1K per aspect ratio; 2K doubles and 4K quadruples both sides."""
 
 RESOLUTION_SCALE = {"1K": 1, "2K": 2, "4K": 4}
+"""Side multiplier per ``resolution``."""
+
 MAX_IMAGE_BYTES = 10 * 2**20
-"""Largest accepted decoded image (10 MB)."""
+"""Largest accepted decoded image in bytes (seed 001 "10MB", read as 10 MiB)."""
 
 _FIELDS = frozenset(
     {"action", "prompt", "model", "image_urls", "aspect_ratio", "resolution", "count"}
     | {"callback_url", "async"}
 )
-_DATA_URI = re.compile(r"^data:image/([A-Za-z0-9.+-]+);base64,(.*)$", re.DOTALL)
+_DATA_HEADER = re.compile(r"data:image/[a-z0-9][a-z0-9.+-]{0,40};base64", re.IGNORECASE)
+_BMP_DIB_SIZES = {struct.pack("<I", n) for n in (12, 40, 52, 56, 64, 108, 124)}
+_ISO_BRANDS = {b"avif", b"avis", b"mif1", b"msf1", b"heic", b"heix", b"heim", b"heis"}
+_ISO_BRANDS |= {b"hevc", b"hevx"}
 
 
 class ApiError(Exception):
@@ -87,18 +99,26 @@ class Submission:
     """A validated submission.
 
     Attributes:
-        prompt: the prompt (echoed in results).
+        action: ``"generate"`` or ``"edit"``.
+        prompt: the prompt (echoed in results; may hold lone surrogates).
+        model: the model name (default ``nano-banana``).
         count: number of images, 1..4.
-        size: ``(width, height)`` pixels for ``generate``; ``None`` for ``edit`` (the first
-            image decides).
+        aspect_ratio: the ``aspect_ratio`` sent, or ``None``.
+        resolution: the ``resolution`` sent, or ``None``.
+        size: ``(width, height)`` pixels for ``generate``; ``None`` for ``edit`` (the handler
+            derives it from the first image, see ``docs/simulator.md``).
         first_image: the first ``image_urls`` item, or ``None``.
         callback_url: where to POST the result, or ``None``.
         is_async: ``async: true`` was sent.
 
     """
 
+    action: str
     prompt: str
+    model: str
     count: int
+    aspect_ratio: str | None
+    resolution: str | None
     size: tuple[int, int] | None
     first_image: str | None
     callback_url: str | None
@@ -109,79 +129,168 @@ def _bad(message: str) -> ApiError:
     return ApiError(400, "token_mismatched", message)
 
 
-def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _enum(body: dict[str, Any], name: str, allowed: tuple[str, ...] | list[str]) -> str | None:
-    value = body.get(name)
-    if value is None and name not in body:
-        return None
-    if not isinstance(value, str) or value not in allowed:
-        raise _bad(f"Invalid value for '{name}': {value!r}; allowed values: {', '.join(allowed)}.")
-    return value
+def _http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL with a host and a valid port, else ``None``."""
+    if not url[:8].lower().startswith(("http://", "https://")):
+        return "not an http(s) URL"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError on a bad port
+    except ValueError:
+        return "malformed URL"
+    if not parts.hostname:
+        return "URL has no host"
+    if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in url):
+        return "URL contains whitespace or control characters"
+    return None
 
 
-def _decode_data_uri(value: str, where: str) -> bytes:
-    m = _DATA_URI.match(value)
-    if m is None:
+def image_kind(data: bytes) -> str | None:
+    """Name the image format of ``data`` from its magic bytes (first 64 bytes), else ``None``.
+
+    Recognised: ``png``, ``jpeg``, ``gif``, ``webp``, ``bmp`` (``BM`` + a known DIB header size)
+    and ``heif`` (ISO-BMFF ``ftyp`` box with a HEIC/HEIF/AVIF major or compatible brand).
+    """
+    head = bytes(data[:64])
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:2] == b"BM" and head[14:18] in _BMP_DIB_SIZES:
+        return "bmp"
+    if head[4:8] == b"ftyp":
+        box_end = min(len(head), int.from_bytes(head[:4], "big"))
+        brands = [head[8:12]] + [head[i : i + 4] for i in range(16, box_end - 3, 4)]
+        if any(brand in _ISO_BRANDS for brand in brands):
+            return "heif"
+    return None
+
+
+def _strict_b64decode(payload: str) -> bytes:
+    """Standard base64, no whitespace, exact padding, nothing after the padding."""
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(payload, strict_mode=True)
+    if len(payload) % 4:  # pragma: no cover - Python 3.10 only
+        raise binascii.Error("length is not a multiple of 4")
+    return base64.b64decode(payload, validate=True)  # pragma: no cover - Python 3.10 only
+
+
+def _check_data_uri(value: str, where: str) -> None:
+    comma = value.find(",", 0, 64)
+    if comma < 0 or not _DATA_HEADER.fullmatch(value[:comma]):
         raise _bad(
-            f"Invalid value for '{where}': {value[:60]!r}; expected an http(s) URL or a "
+            f"Invalid value for '{where}': {_short(value)}; expected an http(s) URL or a "
             "'data:image/<type>;base64,<data>' string."
         )
-    payload = m.group(2)
-    if len(payload) * 3 // 4 > MAX_IMAGE_BYTES + 3:
-        raise _bad(f"Image '{where}' is larger than {MAX_IMAGE_BYTES} bytes (10 MB).")
+    padding = 2 if value.endswith("==") else 1 if value.endswith("=") else 0
+    size = (len(value) - comma - 1) // 4 * 3 - padding  # known before decoding anything
+    if size > MAX_IMAGE_BYTES:
+        raise _bad(f"Image '{where}' is {size} bytes, larger than {MAX_IMAGE_BYTES} (10 MB).")
     try:
-        data = base64.b64decode(payload, validate=True)
+        data = _strict_b64decode(value[comma + 1 :])
     except (binascii.Error, ValueError):
         raise _bad(f"Invalid value for '{where}': the base64 data cannot be decoded.") from None
-    if not data:
-        raise _bad(f"Invalid value for '{where}': the image data is empty.")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise _bad(f"Image '{where}' is larger than {MAX_IMAGE_BYTES} bytes (10 MB).")
-    return data
+    if image_kind(data) is None:
+        raise _bad(
+            f"Invalid value for '{where}': the decoded data is not an image "
+            "(PNG, JPEG, GIF, WEBP, BMP, HEIC/HEIF or AVIF)."
+        )
 
 
 def data_uri_png_size(value: str) -> tuple[int, int] | None:
     """Pixel size of a PNG data URI, or ``None`` when it is not a decodable PNG."""
-    m = _DATA_URI.match(value)
-    if m is None:
+    comma = value.find(",", 0, 64)
+    if comma < 0 or value[:5].lower() != "data:":
         return None
     try:
-        return png_size(base64.b64decode(m.group(2)[:64]))
+        return png_size(base64.b64decode(value[comma + 1 : comma + 65]))
     except (binascii.Error, ValueError):
         return None
 
 
+def _optional(body: dict[str, Any], name: str) -> Any:
+    """The value of an optional field; ``null`` counts as absent (as in ``ImageRequest``)."""
+    return body.get(name)
+
+
+def _enum(body: dict[str, Any], name: str, allowed: tuple[str, ...] | list[str]) -> str | None:
+    value = _optional(body, name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        raise _bad(
+            f"Invalid value for '{name}': {_short(value)}; allowed values: {', '.join(allowed)}."
+        )
+    return value
+
+
 def _image_urls(body: dict[str, Any], action: str) -> list[str]:
-    if "image_urls" not in body:
+    urls = _optional(body, "image_urls")
+    if urls is None:
         if action == "edit":
             raise _bad("Field 'image_urls' is required for action 'edit' (at least 1 image).")
         return []
-    urls = body["image_urls"]
-    if not isinstance(urls, list) or (action == "edit" and not urls):
+    if action == "generate":
+        raise _bad("Field 'image_urls' is not allowed with action 'generate'; use 'edit'.")
+    if not isinstance(urls, list) or not urls:
         raise _bad(
-            f"Invalid value for 'image_urls': {urls!r}; expected a list of at least 1 image."
+            f"Invalid value for 'image_urls': {_short(urls)}; expected a list of at least 1 image."
         )
     for i, url in enumerate(urls):
         where = f"image_urls[{i}]"
         if not isinstance(url, str):
-            raise _bad(f"Invalid value for '{where}': {url!r}; expected a string.")
-        if not _is_http_url(url):
-            _decode_data_uri(url, where)
+            raise _bad(f"Invalid value for '{where}': {_short(url)}; expected a string.")
+        if url[:5].lower() == "data:":
+            _check_data_uri(url, where)
+        elif (problem := _http_url_problem(url)) is not None:
+            raise _bad(
+                f"Invalid value for '{where}': {_short(url)} ({problem}); expected an http(s) "
+                "URL or a 'data:image/<type>;base64,<data>' string."
+            )
     return urls
 
 
-def validate_submission(body: dict[str, Any]) -> Submission:
-    """Check a ``/nano-banana/images`` body against SPEC Part 1.
+def _callback_url(body: dict[str, Any]) -> str | None:
+    callback = _optional(body, "callback_url")
+    if callback is None:
+        return None
+    ok = isinstance(callback, str)
+    if ok:
+        try:
+            parts = urlsplit(callback)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. "http://[::1" (unbalanced bracket)
+            ok = False
+    if not ok:
+        raise _bad(
+            f"Invalid value for 'callback_url': {_short(callback)}; "
+            "expected an absolute http(s) URL."
+        )
+    return str(callback)
 
-    Unknown keys, a missing/invalid ``action``, a blank ``prompt``, an unknown ``model``, bad
-    ``image_urls`` (``edit`` needs >= 1; each an http(s) URL or an image data URI of at most 10 MB),
-    a bad ``aspect_ratio`` / ``resolution`` (2K/4K only with :data:`HIRES_MODELS`), ``count``
-    outside 1..4, a non-absolute-http(s) ``callback_url`` or a non-bool ``async`` raise.
-    ``aspect_ratio`` and ``resolution`` are accepted but ignored for ``edit``.
+
+def validate_submission(body: dict[str, Any]) -> Submission:
+    """Check a ``/nano-banana/images`` body against SPEC Part 1 (seeds win).
+
+    Refused: unknown keys; a missing/invalid ``action``; a missing or blank ``prompt``; an unknown
+    ``model``; ``image_urls`` missing/empty for ``edit`` or present for ``generate``; an item that
+    is not an http(s) URL with a host nor a ``data:image/<type>;base64,`` URI whose strict base64
+    payload decodes to at most 10 MiB of a recognised image (magic bytes); a bad ``aspect_ratio``
+    / ``resolution`` (2K/4K only with :data:`HIRES_MODELS`, both actions); ``count`` outside 1..4
+    (booleans and floats too); a ``callback_url`` that is not an absolute http(s) URL with a host;
+    a non-bool ``async``. ``null`` for an optional field counts as absent.
+
+    Args:
+        body: the parsed JSON object.
 
     Raises:
         ApiError: 400 ``token_mismatched`` naming the field.
@@ -192,40 +301,47 @@ def validate_submission(body: dict[str, Any]) -> Submission:
         raise _bad(
             f"Unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(_FIELDS))}."
         )
-    if "action" not in body:
-        raise _bad("Field 'action' is required; allowed values: generate, edit.")
-    action = _enum(body, "action", ("generate", "edit")) or "generate"
+    if body.get("action") not in ("generate", "edit"):
+        raise _bad(
+            f"Invalid value for 'action': {_short(body.get('action'))}; "
+            "allowed values: generate, edit."
+        )
+    action = str(body["action"])
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise _bad(f"Field 'prompt' is required and must be a non-blank string, got {prompt!r}.")
+        raise _bad(
+            f"Field 'prompt' is required and must be a non-blank string, got {_short(prompt)}."
+        )
     model = _enum(body, "model", MODELS) or "nano-banana"
     urls = _image_urls(body, action)
-    aspect = _enum(body, "aspect_ratio", list(ASPECT_SIZES)) or "1:1"
-    resolution = _enum(body, "resolution", list(RESOLUTION_SCALE)) or "1K"
-    if resolution != "1K" and model not in HIRES_MODELS:
+    aspect = _enum(body, "aspect_ratio", list(ASPECT_SIZES))
+    resolution = _enum(body, "resolution", list(RESOLUTION_SCALE))
+    if resolution not in (None, "1K") and model not in HIRES_MODELS:
         raise _bad(
             f"Invalid value for 'resolution': {resolution!r} is not supported by model {model!r}; "
             f"2K/4K need one of: {', '.join(sorted(HIRES_MODELS))}."
         )
-    count = body.get("count", 1)
+    count = _optional(body, "count")
+    count = 1 if count is None else count
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 4:
-        raise _bad(f"Invalid value for 'count': {count!r}; expected an integer from 1 to 4.")
-    callback = body.get("callback_url")
-    if "callback_url" in body and (not isinstance(callback, str) or not _is_http_url(callback)):
-        raise _bad(
-            f"Invalid value for 'callback_url': {callback!r}; expected an absolute http(s) URL."
-        )
-    is_async = body.get("async", False)
+        raise _bad(f"Invalid value for 'count': {_short(count)}; expected an integer from 1 to 4.")
+    callback = _callback_url(body)
+    is_async = _optional(body, "async")
+    is_async = False if is_async is None else is_async
     if not isinstance(is_async, bool):
-        raise _bad(f"Invalid value for 'async': {is_async!r}; expected true or false.")
+        raise _bad(f"Invalid value for 'async': {_short(is_async)}; expected true or false.")
     size: tuple[int, int] | None = None
     if action == "generate":
-        w, h = ASPECT_SIZES[aspect]
-        scale = RESOLUTION_SCALE[resolution]
+        w, h = ASPECT_SIZES[aspect or "1:1"]
+        scale = RESOLUTION_SCALE[resolution or "1K"]
         size = (w * scale, h * scale)
     return Submission(
+        action=action,
         prompt=prompt,
+        model=model,
         count=count,
+        aspect_ratio=aspect,
+        resolution=resolution,
         size=size,
         first_image=urls[0] if urls else None,
         callback_url=callback,

@@ -278,7 +278,11 @@ def test_oversized_data_uri_and_bad_json(sim: FakeNanoBananaServer) -> None:
     assert "image_urls[0]" in err["error"]["message"]
     raw = requests.post(f"{sim.base_url}/nano-banana/images", data=b"{", headers=AUTH, timeout=5)
     assert_error(raw, 400, "token_mismatched")
-    assert_error(requests.get(f"{sim.base_url}/nope", timeout=5), 404, "api_not_implemented")
+    # Seeds 000/002/003: an endpoint that does not exist is 400 api_not_implemented.
+    assert_error(requests.get(f"{sim.base_url}/nope", timeout=5), 400, "api_not_implemented")
+    assert_error(
+        requests.get(f"{sim.base_url}/nano-banana/images", timeout=5), 400, "api_not_implemented"
+    )
 
 
 def test_rate_limit(sim: FakeNanoBananaServer) -> None:

@@ -55,7 +55,7 @@ class FakeNanoBananaServer:
             ``https://api.xhuoapi.ai/v1``, seed 003); the request log keeps the full path.
         record_padding: bytes (>= 0) of ``"A"`` added to every task record answer (``retrieve``
             and each ``retrieve_batch`` item, and :attr:`tasks`) as the string field
-            ``request.x_sim_padding``: a record grows by ``record_padding + 19`` bytes of JSON.
+            ``request.x_sim_padding``: a record answer grows by ``record_padding + 21`` bytes.
             Simulates big edit records that echo their data URIs. ``0``: off.
         state_words: add ``"state"`` (``"running"`` / ``"succeeded"`` / ``"failed"``) to every
             record; finished records carry ``finished_at`` (unix seconds) as always. Not documented

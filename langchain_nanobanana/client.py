@@ -1,69 +1,74 @@
-"""``NanoBananaClient``: the one HTTP core that the tools and the Runnable share.
+"""``NanoBananaClient``: thin sync and async drivers over the core (``_core``), the transport
+(``_transport``) and the client's one poller (``_poller``).
 
-Endpoints (SPEC Part 1): ``POST /nano-banana/images`` (billable submission, seeds 000/001) and
-``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``, vendor Tasks API guide, seed 004).
-Async methods run each HTTP exchange in the default thread pool (``asyncio.to_thread``: a bounded
-number of threads) and wait between polls with ``asyncio.sleep``, never blocking the event loop.
-
-Why over 400 lines: one public class with six sync methods and their six async twins, each with
-the docstring (shapes, units, errors) users read in their editor; the HTTP, polling and parsing
-work already lives in ``_http``, ``_polling`` and ``results``.
+Endpoints: ``POST /nano-banana/images`` (billable submission, seeds 000/001) and
+``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``, vendor Tasks API guide linked
+from seed 004). Every decision (request validation, answer classification, retry policy, poll
+schedule) lives in those modules; the sync and async methods here differ only in how they wait:
+async methods run each HTTP exchange in the default thread pool and wait on the poller with
+``asyncio`` futures, never blocking the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import logging
+import math
 import os
-import threading
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 import requests
 from pydantic import SecretStr
 
-from langchain_nanobanana import _http
-from langchain_nanobanana._polling import PollSchedule, PollState, chunked, parse_batch
+from langchain_nanobanana._core import answers
+from langchain_nanobanana._core.polling import BATCH_CHUNK, Outcome, chunked
+from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, ImageInput, to_image_urls
+from langchain_nanobanana._poller import Poller, aiter_outcomes, iter_outcomes
+from langchain_nanobanana._transport import RedactedHeader, ResponseTooLargeError, Transport
+from langchain_nanobanana._transport import normalize_base_url as _normalize
 from langchain_nanobanana.errors import (
-    APIConnectionError,
     AuthenticationError,
-    NanoBananaAPIError,
     NanoBananaError,
-    RateLimitError,
-    ServerError,
     SubmissionUncertainError,
+    add_note,
+    attach_task_ids,
 )
-from langchain_nanobanana.images import ImageInput, to_image_urls
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.results import ImageResult, TaskRecord
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_BASE_URL", "ENV_TOKEN", "NanoBananaClient"]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://api.acedata.cloud"
 ENV_TOKEN = "ACEDATACLOUD_API_TOKEN"  # noqa: S105 - [vendor SDK] env var name, not a secret
 ENV_BASE_URL = "ACEDATACLOUD_API_BASE_URL"  # [vendor SDK] name
-#: ``retrieve_batch`` chunk size: ids per poll request.
-BATCH_CHUNK = 50
-_CONNECT_TIMEOUT = 10.0
+#: Bytes read at most from a submission answer (a sync answer is a few KiB).
+SUBMIT_ANSWER_CAP = 8 * 2**20
+#: Images an edit record may echo as data URIs (Gemini 3 Pro Image takes up to 14 references).
+MAX_ECHOED_IMAGES = 14
+#: Bytes read at most for one task record: every echoed image as base64, plus 1 MiB.
+RECORD_CAP = MAX_ECHOED_IMAGES * MAX_IMAGE_BYTES * 4 // 3 + 2**20
+#: Bytes read at most for one ``retrieve_batch`` answer; a larger one is re-read in halves.
+BATCH_ANSWER_CAP = 64 * 2**20
 
-#: Errors while polling that do not lose the task: polling goes on until ``max_wait``.
-_TRANSIENT = (APIConnectionError, ServerError, RateLimitError)
-
-
-def _transient(exc: NanoBananaError) -> bool:
-    """Whether a failed task read is worth another round: ``_TRANSIENT``, or a 2xx answer that
-    could not be read (malformed or truncated body): the read is idempotent, the task runs on.
-    """
-    if isinstance(exc, _TRANSIENT):
-        return True
-    return isinstance(exc, NanoBananaAPIError) and 200 <= exc.status_code < 300
+T = TypeVar("T")
 
 
-PollObserver = Callable[[list[TaskRecord], float], None]
+def _number(name: str, value: object, *, integer: bool = False) -> Any:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type,operator]
+        kind = "a whole number" if integer else "a finite number of seconds"
+        raise ValueError(f"{name}={value!r} is not allowed; use {kind} >= 0")
+    return value
 
 
 class NanoBananaClient:
-    """Client of the Nano Banana Images API with validation, retries and task polling.
+    """Client of the Nano Banana Images API with validation, retries and shared task polling.
 
     Setup:
         ``export ACEDATACLOUD_API_TOKEN=...`` (and optionally ``ACEDATACLOUD_API_BASE_URL``, e.g.
@@ -83,29 +88,31 @@ class NanoBananaClient:
             result.urls  # ['https://platform.cdn.acedata.cloud/nanobanana/....png']
 
     Args:
-        api_token: The API token (``str`` or ``SecretStr``); default ``$ACEDATACLOUD_API_TOKEN``.
-            Missing everywhere -> :class:`AuthenticationError` (``code="no_token"``) on the first
-            call. Kept as ``SecretStr``: never in a repr, log or error.
+        api_token: ``str`` or ``SecretStr``; default ``$ACEDATACLOUD_API_TOKEN``. Missing
+            everywhere -> :class:`AuthenticationError` (``code="no_token"``) on the first call.
         base_url: Default ``$ACEDATACLOUD_API_BASE_URL``, else ``https://api.acedata.cloud``. May
-            carry a path prefix (``…/v1``). Plain ``http://`` only for loopback hosts.
-        mode: ``"poll"`` (default): submit with ``"async": true`` and poll ``/nano-banana/tasks``;
-            ``"sync"``: one blocking POST that returns the images (30-120+ s).
-        timeout: Read timeout in seconds per HTTP request (default 60.0).
-        sync_timeout: Read timeout in seconds of a sync-mode submission (default 1800.0).
-        max_retries: Retry bound for both retry policies (default 2); see ``_http``.
+            carry a path prefix (``…/v1``); normalised (dot segments, case, IDN, trailing ``?``).
+            Plain ``http://`` only for loopback hosts; ``user:pass@`` refused.
+        mode: ``"poll"`` (default): submit with ``"async": true`` and poll; ``"sync"``: one
+            blocking POST that returns the images (30-120+ s).
+        timeout: Seconds per HTTP request, bounding each socket read and the whole answer
+            (default 60.0).
+        sync_timeout: The same for a sync-mode submission (default 1800.0).
+        max_retries: Retry bound of both retry policies (default 2).
         backoff_factor: Seconds; the n-th consecutive retry waits ``backoff_factor * 2**(n-1)``
-            plus up to ``backoff_factor / 2`` of random jitter (default 0.5), unless the answer
-            carries a ``Retry-After`` (seconds or HTTP-date, honoured up to 60 s).
-        poll_interval: First wait between polls in seconds (default 1.0), growing x1.5 per poll.
+            plus up to half that of jitter (default 0.5), unless ``Retry-After`` says (<= 60 s).
+        poll_interval: First wait between poll rounds in seconds (default 1.0), growing x1.5.
         max_poll_interval: Cap of that wait in seconds (default 10.0).
-        max_wait: Seconds a poll may wait before :class:`TaskTimeoutError` (default 600.0).
-        session: A ``requests.Session`` to use; the client mounts its retry adapters on it.
-            Default: a new pooled session, closed by :meth:`close`.
-        pool_maxsize: Connections kept per host (default 10); size to your concurrency.
+        max_wait: Seconds one wait for a task lasts at most, slow answers included, before
+            :class:`TaskTimeoutError` (default 600.0).
+        session: A ``requests.Session`` to use (the client mounts its adapters on it; you close
+            it). Default: a new pooled session, closed by :meth:`close`.
+        pool_maxsize: Connections kept per host (default 10); grows with ``batch`` concurrency.
 
     Raises:
-        ValueError: ``base_url`` not absolute http(s), plain http to a non-loopback host, an
-            unknown ``mode``, or a negative number.
+        ValueError: A bad ``base_url`` or ``mode``; a negative, NaN or infinite number.
+
+    Thread- and task-safe: one session, one poller thread shared by every waiter.
 
     """
 
@@ -129,42 +136,40 @@ class NanoBananaClient:
         self._token: SecretStr | None = (
             token if isinstance(token, SecretStr) else SecretStr(token) if token else None
         )
-        self.base_url = _http.check_base_url(
-            base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-        )
+        self.base_url = _normalize(base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
         if mode not in ("poll", "sync"):
             raise ValueError(f"mode={mode!r} is not allowed; use 'poll' or 'sync'")
-        for name, value in (
-            ("timeout", timeout),
-            ("sync_timeout", sync_timeout),
-            ("poll_interval", poll_interval),
-            ("max_poll_interval", max_poll_interval),
-            ("max_wait", max_wait),
-            ("max_retries", max_retries),
-            ("backoff_factor", backoff_factor),
-        ):
-            if value < 0:
-                raise ValueError(f"{name}={value!r} is not allowed; use a number >= 0")
         self.mode: Literal["poll", "sync"] = mode
-        self.timeout = timeout
-        self.sync_timeout = sync_timeout
-        self.max_retries = max_retries
-        self.backoff_factor = backoff_factor
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.max_wait = max_wait
-        self.pool_maxsize = pool_maxsize
-        self._owns_session = session is None
-        self.session = _http.mount_policies(
-            session or requests.Session(),
+        self.timeout = _number("timeout", timeout)
+        self.sync_timeout = _number("sync_timeout", sync_timeout)
+        self.max_retries = _number("max_retries", max_retries, integer=True)
+        self.backoff_factor = _number("backoff_factor", backoff_factor)
+        self.poll_interval = _number("poll_interval", poll_interval)
+        self.max_poll_interval = _number("max_poll_interval", max_poll_interval)
+        self.max_wait = _number("max_wait", max_wait)
+        _number("pool_maxsize", pool_maxsize, integer=True)
+        self._transport = Transport(
             self.base_url,
             max_retries=max_retries,
-            pool_maxsize=pool_maxsize,
             backoff_factor=backoff_factor,
+            pool_maxsize=pool_maxsize,
+            session=session,
         )
-        self._lock = threading.Lock()
+        self._poller = Poller(
+            self._read_round, interval=poll_interval, max_interval=max_poll_interval
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        """The pooled ``requests.Session`` (with the client's retry adapters)."""
+        return self._transport.session
+
+    @property
+    def pool_maxsize(self) -> int:
+        """Connections kept per host."""
+        return self._transport.pool_maxsize
 
     def __repr__(self) -> str:
         token = "set" if self._token else "missing"
@@ -183,89 +188,151 @@ class NanoBananaClient:
         self.close()
 
     def close(self) -> None:
-        """Close the pooled session (only when the client created it)."""
-        if self._owns_session:
-            self.session.close()
+        """Stop the poller (every remaining wait ends with an error naming its task_ids; the
+        tasks keep running) and close the session when the client created it.
+        """
+        self._poller.close()
+        self._transport.close()
 
     def ensure_pool_size(self, size: int) -> None:
-        """Keep at least ``size`` connections per host in the session's pools (never shrinks).
-
-        Called by ``NanoBananaImageGenerator.batch`` / ``abatch`` with the concurrency they use, so
-        every concurrent request hands its connection back for reuse (keep-alive) instead of
-        urllib3 discarding the ones over ``pool_maxsize`` with a "pool is full" warning.
+        """Keep at least ``size`` connections per host (never shrinks), so ``size`` concurrent
+        requests all return their connection to the pool instead of being discarded.
         """
-        with self._lock:
-            if size > self.pool_maxsize:
-                self.pool_maxsize = size
-                _http.resize_pools(self.session, size)
+        self._transport.grow(size)
 
-    def _headers(self) -> dict[str, str]:
+    def _authorization(self) -> RedactedHeader:
         if self._token is None or not self._token.get_secret_value():
             raise AuthenticationError(
                 f"No API token: pass api_token=... or set the {ENV_TOKEN} environment variable",
                 status_code=401,
                 code="no_token",
             )
-        return {
-            "authorization": f"Bearer {self._token.get_secret_value()}",
-            "accept": "application/json",
-            "content-type": "application/json",
-        }
+        return RedactedHeader("Bearer " + self._token.get_secret_value())
 
-    def _post(
-        self,
-        path: str,
-        payload: dict[str, Any],
-        *,
-        read_timeout: float,
-        task_id: str | None = None,
-    ) -> dict[str, Any]:
-        return _http.post_json(
-            self.session,
-            self.base_url + path,
+    # -- building requests (pure; the async twins run them in a thread for file reads) ------
+
+    @staticmethod
+    def _request(action: str, prompt: str, images: Any = None, **fields: Any) -> ImageRequest:
+        allowed = fields.pop("allowed_image_dir", None)
+        if action == "edit":
+            fields["image_urls"] = to_image_urls(images, allowed_image_dir=allowed)
+        return ImageRequest(
+            action=action, prompt=prompt, **{k: v for k, v in fields.items() if v is not None}
+        )
+
+    # -- I/O steps shared by the sync and async drivers ---------------------------------------
+
+    def _send(self, request: ImageRequest, wait: bool) -> ImageResult:
+        """POST one submission and read its answer (a sync-mode 5xx that names its task is
+        read back once: a read, never billed). Returns the acknowledgement or final result.
+        """
+        in_line = self.mode == "sync" and wait and request.callback_url is None
+        payload = request.to_payload(async_=not in_line and request.callback_url is None)
+        authorization = self._authorization()
+        try:
+            answer = self._transport.post(
+                self._transport.submit_url,
+                payload,
+                authorization=authorization,
+                read_timeout=self.sync_timeout if in_line else self.timeout,
+                billable=True,
+                max_bytes=SUBMIT_ANSWER_CAP,
+            )
+            result = answers.read_acknowledgement(answer, in_line=in_line)
+        except SubmissionUncertainError as exc:
+            if exc.task_id is None:
+                logger.warning("Submission may have been billed without a result: %s", exc)
+                raise
+            result = self._recover(exc)
+        except ResponseTooLargeError as exc:
+            logger.warning("Submission answer too large; it may have been billed: %s", exc)
+            raise SubmissionUncertainError(
+                f"The submission's answer was too large ({exc})"
+            ) from None
+        logger.info(
+            "Submitted %s (model=%s): task_id=%s trace_id=%s status=%s",
+            request.action,
+            request.model or "default",
+            result.task_id,
+            result.trace_id,
+            result.status,
+        )
+        return result
+
+    def _recover(self, uncertain: SubmissionUncertainError) -> ImageResult:
+        assert uncertain.task_id is not None
+        try:
+            record = self.get_task(uncertain.task_id)
+        except NanoBananaError:
+            logger.warning("Submission may have been billed without a result: %s", uncertain)
+            raise uncertain from None
+        return record.to_result()
+
+    def _post_read(
+        self, payload: dict[str, Any], *, task_id: str | None, cap: int
+    ) -> answers.Answer:
+        return self._transport.post(
+            self._transport.tasks_url,
             payload,
-            headers=self._headers(),
-            timeout=(min(_CONNECT_TIMEOUT, read_timeout or _CONNECT_TIMEOUT), read_timeout),
-            billable=path == _http.SUBMIT_PATH,
+            authorization=self._authorization(),
+            read_timeout=self.timeout,
+            billable=False,
+            max_bytes=cap,
             task_id=task_id,
         )
 
-    # -- building requests ------------------------------------------------------------------
+    def _read_chunk(self, ids: list[str]) -> dict[str, TaskRecord | BaseException]:
+        """Read ``ids`` (one ``retrieve``, or one ``retrieve_batch``); an answer too big to hold
+        is re-read in halves, down to single records (too big is not malformed).
+        """
+        if len(ids) == 1:
+            payload = {"action": "retrieve", "id": ids[0]}
+            answer = self._post_read(payload, task_id=ids[0], cap=RECORD_CAP)
+            return {ids[0]: answers.read_record(answer, task_id=ids[0])}
+        try:
+            answer = self._post_read(
+                {"action": "retrieve_batch", "ids": ids}, task_id=None, cap=BATCH_ANSWER_CAP
+            )
+        except ResponseTooLargeError:
+            half = len(ids) // 2
+            return {**self._read_chunk(ids[:half]), **self._read_chunk(ids[half:])}
+        return dict(answers.read_batch(answer, task_ids=ids))
 
-    @staticmethod
-    def _generate_request(prompt: str, **fields: Any) -> ImageRequest:
-        return ImageRequest(
-            action="generate", prompt=prompt, **{k: v for k, v in fields.items() if v is not None}
-        )
+    def _read_round(self, ids: list[str]) -> dict[str, TaskRecord | BaseException]:
+        """One poll round: every chunk of 50 ids; a chunk that fails gives its error to its ids
+        only (the poller decides what is transient).
+        """
+        found: dict[str, TaskRecord | BaseException] = {}
+        for chunk in chunked(ids, BATCH_CHUNK):
+            try:
+                found.update(self._read_chunk(chunk))
+            except NanoBananaError as exc:
+                found.update(dict.fromkeys(chunk, exc))
+        return found
 
-    @staticmethod
-    def _edit_request(
-        prompt: str,
-        images: Sequence[ImageInput] | ImageInput,
-        allowed_image_dir: str | os.PathLike[str] | None,
-        **fields: Any,
-    ) -> ImageRequest:
-        urls = to_image_urls(images, allowed_image_dir=allowed_image_dir)
-        return ImageRequest(
-            action="edit",
-            prompt=prompt,
-            image_urls=urls,
-            **{k: v for k, v in fields.items() if v is not None},
-        )
+    def _outcome(self, outcome: Outcome) -> ImageResult:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-    def _submission(self, request: ImageRequest, wait: bool) -> tuple[dict[str, Any], float]:
-        """The body and read timeout of a submission: async unless sync mode waits in line."""
-        in_line = self.mode == "sync" and wait and request.callback_url is None
-        if in_line:
-            return request.to_payload(), self.sync_timeout
-        return request.to_payload(async_=request.callback_url is None), self.timeout
-
-    @staticmethod
-    def _acknowledged(data: dict[str, Any]) -> ImageResult:
-        result = ImageResult.from_response(data)
-        if result.status == "pending":
-            _http.raise_for_missing(result.task_id, "task_id", data, 200)
-        return result
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking ``fn`` in the default executor. On cancellation the call still finishes
+        in its thread: an answer that arrives then is logged at WARNING (with its task_id), never
+        silently dropped.
+        """
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        future = loop.run_in_executor(None, call)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError as exc:
+            future.add_done_callback(_log_late_answer)
+            add_note(
+                exc,
+                "langchain_nanobanana: a request was in flight when this call was cancelled; a "
+                "submission may be billed: its task_id is logged at WARNING when it answers",
+            )
+            raise
 
     # -- sync API -----------------------------------------------------------------------------
 
@@ -298,14 +365,8 @@ class NanoBananaClient:
                 see :meth:`submit`.
 
         """
-        request = self._generate_request(
-            prompt,
-            model=model,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            count=count,
-            callback_url=callback_url,
-        )
+        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
+        request = self._request("generate", prompt, callback_url=callback_url, **fields)
         return self.submit(request, wait=wait)
 
     def edit(
@@ -314,19 +375,23 @@ class NanoBananaClient:
         images: Sequence[ImageInput] | ImageInput,
         *,
         model: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
         count: int | None = None,
         callback_url: str | None = None,
         wait: bool = True,
         allowed_image_dir: str | os.PathLike[str] | None = None,
     ) -> ImageResult:
-        """Edit ``images`` as ``prompt`` says (``action="edit"``; the first image sets the size).
+        """Edit ``images`` as ``prompt`` says (``action="edit"``).
 
         Args:
             prompt: Non-blank text.
             images: One or more of: http(s) URL, ``data:image/...;base64`` URI, a local path
                 (``pathlib.Path`` or ``str``) or raw ``bytes``; paths and bytes become data URIs
                 (MIME type sniffed from magic bytes). Each at most 10 MiB (seed 001).
-            model, count, callback_url, wait: As in :meth:`generate`.
+            model, aspect_ratio, resolution, count, callback_url, wait: As in :meth:`generate`
+                (aspect ratio and resolution apply to edits too; older models keep the first
+                image's shape).
             allowed_image_dir: When set, local paths must resolve inside this folder.
 
         Raises:
@@ -334,68 +399,44 @@ class NanoBananaClient:
             pydantic.ValidationError, TaskFailedError, ...: as :meth:`generate`.
 
         """
-        request = self._edit_request(
-            prompt, images, allowed_image_dir, model=model, count=count, callback_url=callback_url
+        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
+        request = self._request(
+            "edit",
+            prompt,
+            images,
+            callback_url=callback_url,
+            allowed_image_dir=allowed_image_dir,
+            **fields,
         )
         return self.submit(request, wait=wait)
 
     def submit(self, request: ImageRequest, *, wait: bool = True) -> ImageResult:
         """Send one validated request and, unless told not to, wait for its images.
 
-        Poll mode sends ``"async": true`` and polls the task; sync mode makes one blocking POST
-        (``sync_timeout``). ``wait=False`` or a ``callback_url`` returns the pending task at once.
+        Poll mode sends ``"async": true`` and waits on the client's poller; sync mode makes one
+        blocking POST (``sync_timeout``). ``wait=False`` or a ``callback_url`` returns the
+        pending task at once.
 
         Raises:
-            TaskFailedError: The task finished with ``success: false`` (code, task_id, trace_id).
-            TaskTimeoutError: Polling ran past ``max_wait``; resume with :meth:`poll_task`.
-            SubmissionUncertainError: No answer to the billable POST (read timeout, dropped
-                connection, or a 5xx); it may have run: look it up, don't resubmit blindly. A 5xx
-                whose body names a ``task_id`` is first resolved by reading that task (a read,
-                never billed): its result is returned, or its failure raised as TaskFailedError.
+            TaskFailedError: The task finished and failed (code, task_id, trace_id).
+            TaskTimeoutError: ``max_wait`` passed; resume with :meth:`poll_task`.
+            SubmissionUncertainError: No usable answer to the billable POST (read timeout,
+                dropped connection, a 5xx, an unreadable answer); it may have run: look it up,
+                don't resubmit blindly. A 5xx that names a ``task_id`` is first resolved by
+                reading that task (a read, never billed).
             RateLimitError: Still 429 after ``max_retries`` (``retry_after`` seconds known).
-            AuthenticationError, BadRequestError, NanoBananaAPIError: other API answers.
+            AuthenticationError, InsufficientBalanceError, PermissionDeniedError,
+            BadRequestError, APIResponseValidationError: other answers.
             APIConnectionError: The API could not be reached; nothing was sent.
 
+        A ``KeyboardInterrupt`` while waiting carries the task_id (``task_ids`` and a note).
+
         """
-        payload, read_timeout = self._submission(request, wait)
-        data = self._post_submission(payload, read_timeout)
-        result = self._acknowledged(data)
+        result = self._send(request, wait)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
-        assert result.task_id is not None  # checked by _acknowledged
+        assert result.task_id is not None
         return self.poll_task(result.task_id)
-
-    def _post_submission(self, payload: dict[str, Any], read_timeout: float) -> dict[str, Any]:
-        try:
-            return self._post(_http.SUBMIT_PATH, payload, read_timeout=read_timeout)
-        except ServerError as exc:
-            uncertain = SubmissionUncertainError(
-                f"The API answered HTTP {exc.status_code} (code={exc.code}) to the submission: "
-                f"{exc.message}",
-                task_id=exc.task_id,
-                trace_id=exc.trace_id,
-            )
-            if exc.task_id is None:
-                raise uncertain from exc
-            return self._recover_task(uncertain, exc)
-
-    def _recover_task(
-        self, uncertain: SubmissionUncertainError, cause: ServerError
-    ) -> dict[str, Any]:
-        """A 5xx answer that names a task: read the task (a read, never billed) instead of
-        losing it. Returns the answer the submission would have had: the task's response when it
-        is done (a failure then raises ``TaskFailedError`` like in poll mode), else an
-        acknowledgement that the caller polls. Raises ``uncertain`` when the task cannot be read.
-        """
-        assert uncertain.task_id is not None
-        try:
-            record = self.get_task(uncertain.task_id)
-        except NanoBananaError:
-            raise uncertain from cause
-        data: dict[str, Any] = dict(record.result.raw or {}) if record.result else {"success": True}
-        data.setdefault("task_id", record.id)
-        data.setdefault("trace_id", record.trace_id or uncertain.trace_id)
-        return data
 
     def get_task(self, task_id: str) -> TaskRecord:
         """Read one task (``{"action": "retrieve", "id": task_id}``); a read, retried broadly.
@@ -404,61 +445,89 @@ class NanoBananaClient:
             TaskRecord: ``status`` ``pending`` until the record has a ``response``.
 
         Raises:
-            NanoBananaAPIError: A non-2xx answer after retries (``task_id`` attached).
+            NanoBananaAPIError: An error answer after retries (``task_id`` attached).
+            APIResponseValidationError: An unreadable answer (``task_id`` attached).
             APIConnectionError: Transport failure after retries.
 
         """
-        data = self._post(
-            _http.TASKS_PATH,
-            {"action": "retrieve", "id": task_id},
-            read_timeout=self.timeout,
-            task_id=task_id,
-        )
-        return TaskRecord.from_api(data)
+        outcome = self._read_chunk([task_id])[task_id]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
-        """Read many tasks with ``retrieve_batch``, ``BATCH_CHUNK`` (50) ids per request.
+        """Read many tasks with ``retrieve_batch``, 50 ids per request (smaller when an answer
+        is too big to hold).
 
         Returns:
             The records found, in the order of ``task_ids`` (unknown ids are left out).
 
-        """
-        records: dict[str, TaskRecord] = {}
-        for chunk in chunked(list(dict.fromkeys(task_ids)), BATCH_CHUNK):
-            records.update(self._retrieve_batch(chunk))
-        return [records[t] for t in task_ids if t in records]
+        Raises:
+            As :meth:`get_task`, for the first chunk or record that could not be read.
 
-    def _retrieve_batch(self, ids: list[str]) -> dict[str, TaskRecord]:
-        data = self._post(
-            _http.TASKS_PATH, {"action": "retrieve_batch", "ids": ids}, read_timeout=self.timeout
+        """
+        ids = list(dict.fromkeys(task_ids))
+        found: dict[str, TaskRecord | BaseException] = {}
+        for chunk in chunked(ids, BATCH_CHUNK):
+            found.update(self._read_chunk(chunk) if len(chunk) > 1 else self._read_list(chunk))
+        for item in found.values():
+            if isinstance(item, BaseException):
+                raise item
+        return [r for t in ids if isinstance(r := found.get(t), TaskRecord)]
+
+    def _read_list(self, ids: list[str]) -> dict[str, TaskRecord | BaseException]:
+        answer = self._post_read(
+            {"action": "retrieve_batch", "ids": ids}, task_id=None, cap=RECORD_CAP
         )
-        return parse_batch(data)
+        return dict(answers.read_batch(answer, task_ids=ids))
 
     def poll_task(self, task_id: str, *, max_wait: float | None = None) -> ImageResult:
-        """Poll ``POST /nano-banana/tasks`` (``action="retrieve"``) until the task is done.
+        """Wait for a task on the client's poller until it ends.
 
-        The wait starts at ``poll_interval`` seconds and grows x1.5 up to ``max_poll_interval``.
-        Transient errors (connection, 5xx, 429 after the read retries, an unreadable 2xx body)
-        never drop the task: polling goes on until the budget runs out. Never resubmits the
-        generation.
+        Rounds are shared with every other waiter on this client (one ``retrieve_batch`` per 50
+        pending ids). Transient read errors (connection, 5xx, 429 after retries, an unreadable
+        answer) never drop the task. Never resubmits.
 
         Args:
             task_id: The ``task_id`` returned by a submission.
-            max_wait: Total budget in seconds (default: the client's ``max_wait``).
+            max_wait: Budget in seconds for this wait, slow answers included (default: the
+                client's ``max_wait``).
 
         Returns:
             ImageResult with ``status="succeeded"``.
 
         Raises:
             TaskFailedError: The task failed (code, message, task_id, trace_id).
-            TaskTimeoutError: The budget ran out; the task may still finish: poll again.
-            AuthenticationError, BadRequestError: Not transient; raised at once.
+            TaskTimeoutError: The budget ran out (last read error as ``__cause__``); poll again.
+            AuthenticationError, InsufficientBalanceError, BadRequestError: at once.
 
         """
-        result: ImageResult = self.poll_tasks(
-            [task_id], max_wait=max_wait, return_exceptions=False
-        )[0]
-        return result
+        for _, outcome in self.iter_outcomes([task_id], max_wait=max_wait):
+            return self._outcome(outcome)
+        raise AssertionError("unreachable: a wait always ends with an outcome")
+
+    def iter_outcomes(
+        self,
+        task_ids: Sequence[str],
+        *,
+        max_wait: float | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Iterator[tuple[str, Outcome]]:
+        """Yield ``(task_id, outcome)`` as each task ends: an ``ImageResult``, or the error it
+        ended with (``TaskFailedError``, ``TaskTimeoutError`` at the deadline, ...).
+
+        Args:
+            task_ids: Tasks to wait for (shared rounds with every other waiter).
+            max_wait: Seconds, this wait's own budget (default: the client's).
+            on_progress: Called in this thread after each round with the
+                ``nano_banana_progress`` payload for these tasks.
+
+        Leaving early (``break``, an exception) logs the pending task_ids at WARNING; they keep
+        running.
+
+        """
+        budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
+        return iter_outcomes(self._poller, list(task_ids), max_wait=budget, on_progress=on_progress)
 
     def poll_tasks(
         self,
@@ -466,50 +535,56 @@ class NanoBananaClient:
         *,
         max_wait: float | None = None,
         return_exceptions: bool = True,
-        on_round: PollObserver | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Any]:
-        """Poll many tasks together: one ``retrieve`` (single id) or one ``retrieve_batch`` per
-        50 ids per round, until every task is done or ``max_wait`` seconds pass.
+        """Wait for many tasks together; one outcome per id, in input order.
 
         Args:
             task_ids: Task ids to wait for.
             max_wait: Budget in seconds (default: the client's ``max_wait``).
-            return_exceptions: ``True``: a failed task yields its ``TaskFailedError`` and a task
-                still running at the deadline its ``TaskTimeoutError`` in the list; ``False``:
-                the first of them is raised.
-            on_round: Called after each round with the records read and elapsed seconds.
-
-        Returns:
-            One ``ImageResult`` (or exception) per id, in input order.
+            return_exceptions: ``True``: failures and timeouts are returned in place;
+                ``False``: the first one raises at once, naming the other task_ids.
+            on_progress: As in :meth:`iter_outcomes`.
 
         """
-        schedule = PollSchedule(
-            self.poll_interval,
-            self.max_poll_interval,
-            self.max_wait if max_wait is None else max_wait,
-        )
-        state = PollState(task_ids)
-        while True:
-            try:
-                records = self._read_round(state.pending())
-            except NanoBananaError as exc:
-                if not _transient(exc):
-                    raise
-                state.last_error = exc
-                records = []
-            if state.update(records, schedule.elapsed(), return_exceptions):
-                schedule.restart()
-            if on_round is not None:
-                on_round(records, schedule.elapsed())
-            delay = schedule.next_delay()
-            if state.done() or delay is None:
-                return state.finish(schedule.elapsed(), return_exceptions)
-            time.sleep(delay)
+        ids = list(task_ids)
+        outcomes: dict[str, Outcome] = {}
+        for task_id, outcome in self.iter_outcomes(ids, max_wait=max_wait, on_progress=on_progress):
+            if isinstance(outcome, BaseException) and not return_exceptions:
+                raise attach_task_ids(outcome, [t for t in ids if t not in outcomes])
+            outcomes[task_id] = outcome
+        return [outcomes[t] for t in ids]
 
-    def _read_round(self, pending: list[str]) -> list[TaskRecord]:
-        if len(pending) == 1:
-            return [self.get_task(pending[0])]
-        return self.get_tasks(pending)
+    def download(
+        self,
+        result: ImageResult,
+        directory: str | os.PathLike[str] = "out",
+        *,
+        prefix: str | None = None,
+        max_bytes: int | None = None,
+    ) -> list[Path]:
+        """Download every image of ``result`` into ``directory`` through this client's session
+        (streamed, size-capped, http(s) only, never with the token). See ``ImageResult.download``.
+        """
+        from langchain_nanobanana.images import DEFAULT_MAX_DOWNLOAD_BYTES, download_image
+
+        if not result.images:
+            raise NanoBananaError(
+                f"Nothing to download: status={result.status!r}", task_id=result.task_id
+            )
+        stem = prefix or result.task_id or "image"
+        many = len(result.images) > 1
+        return [
+            download_image(
+                self._transport,
+                url,
+                directory,
+                filename=f"{stem}-{n}" if many else stem,
+                max_bytes=max_bytes or DEFAULT_MAX_DOWNLOAD_BYTES,
+                timeout=(min(10.0, self.timeout or 10.0), self.timeout),
+            )
+            for n, url in enumerate(result.urls, start=1)
+        ]
 
     # -- async API ----------------------------------------------------------------------------
 
@@ -524,15 +599,9 @@ class NanoBananaClient:
         callback_url: str | None = None,
         wait: bool = True,
     ) -> ImageResult:
-        """Async :meth:`generate`: HTTP in the default thread pool, waits with ``asyncio.sleep``."""
-        request = self._generate_request(
-            prompt,
-            model=model,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            count=count,
-            callback_url=callback_url,
-        )
+        """Async :meth:`generate`: HTTP in the default thread pool, waits on the poller."""
+        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
+        request = self._request("generate", prompt, callback_url=callback_url, **fields)
         return await self.asubmit(request, wait=wait)
 
     async def aedit(
@@ -541,28 +610,31 @@ class NanoBananaClient:
         images: Sequence[ImageInput] | ImageInput,
         *,
         model: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
         count: int | None = None,
         callback_url: str | None = None,
         wait: bool = True,
         allowed_image_dir: str | os.PathLike[str] | None = None,
     ) -> ImageResult:
         """Async :meth:`edit` (local files are read in a worker thread)."""
+        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
         request = await asyncio.to_thread(
-            self._edit_request,
+            self._request,
+            "edit",
             prompt,
             images,
-            allowed_image_dir,
-            model=model,
-            count=count,
             callback_url=callback_url,
+            allowed_image_dir=allowed_image_dir,
+            **fields,
         )
         return await self.asubmit(request, wait=wait)
 
     async def asubmit(self, request: ImageRequest, *, wait: bool = True) -> ImageResult:
-        """Async :meth:`submit`; same errors."""
-        payload, read_timeout = self._submission(request, wait)
-        data = await asyncio.to_thread(self._post_submission, payload, read_timeout)
-        result = self._acknowledged(data)
+        """Async :meth:`submit`; same errors. A cancellation while the POST is in flight logs
+        the task_id at WARNING when the answer arrives.
+        """
+        result = await self._in_thread(self._send, request, wait)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
         assert result.task_id is not None
@@ -570,16 +642,30 @@ class NanoBananaClient:
 
     async def aget_task(self, task_id: str) -> TaskRecord:
         """Async :meth:`get_task`."""
-        return await asyncio.to_thread(self.get_task, task_id)
+        return await self._in_thread(self.get_task, task_id)
 
     async def aget_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         """Async :meth:`get_tasks`."""
-        return await asyncio.to_thread(self.get_tasks, task_ids)
+        return await self._in_thread(self.get_tasks, task_ids)
 
     async def apoll_task(self, task_id: str, *, max_wait: float | None = None) -> ImageResult:
-        """Async :meth:`poll_task`: waits with ``asyncio.sleep``, never blocks the event loop."""
-        results = await self.apoll_tasks([task_id], max_wait=max_wait, return_exceptions=False)
-        return results[0]  # type: ignore[no-any-return]
+        """Async :meth:`poll_task`: waits on a future, never blocks the event loop."""
+        async for _, outcome in self.aiter_outcomes([task_id], max_wait=max_wait):
+            return self._outcome(outcome)
+        raise AssertionError("unreachable: a wait always ends with an outcome")
+
+    def aiter_outcomes(
+        self,
+        task_ids: Sequence[str],
+        *,
+        max_wait: float | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> AsyncIterator[tuple[str, Outcome]]:
+        """Async :meth:`iter_outcomes`; ``on_progress`` may be a coroutine function."""
+        budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
+        return aiter_outcomes(
+            self._poller, list(task_ids), max_wait=budget, on_progress=on_progress
+        )
 
     async def apoll_tasks(
         self,
@@ -587,30 +673,29 @@ class NanoBananaClient:
         *,
         max_wait: float | None = None,
         return_exceptions: bool = True,
-        on_round: Callable[[list[TaskRecord], float], Any] | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Any]:
-        """Async :meth:`poll_tasks`; ``on_round`` may be a coroutine function."""
-        schedule = PollSchedule(
-            self.poll_interval,
-            self.max_poll_interval,
-            self.max_wait if max_wait is None else max_wait,
+        """Async :meth:`poll_tasks`."""
+        ids = list(task_ids)
+        outcomes: dict[str, Outcome] = {}
+        async for task_id, outcome in self.aiter_outcomes(
+            ids, max_wait=max_wait, on_progress=on_progress
+        ):
+            if isinstance(outcome, BaseException) and not return_exceptions:
+                raise attach_task_ids(outcome, [t for t in ids if t not in outcomes])
+            outcomes[task_id] = outcome
+        return [outcomes[t] for t in ids]
+
+
+def _log_late_answer(future: asyncio.Future[Any]) -> None:
+    if future.cancelled() or future.exception() is not None:
+        return
+    result = future.result()
+    task_id = getattr(result, "task_id", None)
+    if task_id:
+        logger.warning(
+            "An answer arrived after its caller was cancelled: task_id=%s is billed and runs on "
+            "(poll_task(%r) reads it)",
+            task_id,
+            task_id,
         )
-        state = PollState(task_ids)
-        while True:
-            try:
-                records = await asyncio.to_thread(self._read_round, state.pending())
-            except NanoBananaError as exc:
-                if not _transient(exc):
-                    raise
-                state.last_error = exc
-                records = []
-            if state.update(records, schedule.elapsed(), return_exceptions):
-                schedule.restart()
-            if on_round is not None:
-                maybe = on_round(records, schedule.elapsed())
-                if asyncio.iscoroutine(maybe):
-                    await maybe
-            delay = schedule.next_delay()
-            if state.done() or delay is None:
-                return state.finish(schedule.elapsed(), return_exceptions)
-            await asyncio.sleep(delay)

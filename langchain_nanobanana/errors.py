@@ -1,129 +1,170 @@
-"""The exception tree of ``langchain_nanobanana`` and the one response -> exception mapper.
+"""The exception tree of ``langchain_nanobanana``.
 
 Hierarchy::
 
-    NanoBananaError                      base of everything this package raises
-    ├── NanoBananaAPIError               non-2xx or unreadable answer (status_code, code, trace_id)
-    │   ├── BadRequestError              400 (token_mismatched, api_not_implemented)
-    │   ├── AuthenticationError          401 invalid_token, or no token configured at all
-    │   ├── RateLimitError               429 too_many_requests (retry_after, seconds)
-    │   └── ServerError                  5xx api_error
-    ├── APIConnectionError               the server could not be reached (after retries)
-    ├── SubmissionUncertainError         the billable POST may have run: do not resubmit blindly
-    ├── TaskFailedError                  the task finished with ``response.success == false``
-    ├── TaskTimeoutError                 polling gave up; the task runs on (poll_task resumes)
-    └── InvalidImageError (ValueError)   an image input that cannot be sent (size, type, location)
+    NanoBananaError                          base of everything this package raises
+    ├── NanoBananaAPIError                   the API answered with an error (status_code, code)
+    │   ├── BadRequestError                  400 token_mismatched / api_not_implemented
+    │   ├── AuthenticationError              401 invalid_token, token_expired, no_token
+    │   ├── InsufficientBalanceError         402, or code used_up (any status)
+    │   ├── PermissionDeniedError            403 disabled
+    │   │   └── ContentModerationError       403 without a known code: the prompt was refused
+    │   ├── RateLimitError                   429 too_many_requests (retry_after, seconds)
+    │   ├── ServerError                      5xx api_error
+    │   └── APIResponseValidationError       a 2xx (or redirect) answer we cannot read
+    ├── APIConnectionError                   the server could not be reached (after retries)
+    ├── SubmissionUncertainError             the billable POST may have run: do not resubmit blindly
+    ├── TaskFailedError                      the task finished with ``response.success == false``
+    ├── TaskTimeoutError                     the wait ended; the task runs on (poll_task resumes)
+    └── InvalidImageError (ValueError)       an image input that cannot be sent
 
-Source of the status/code table: seed 000 ("错误处理") and SPEC Part 1 "Errors".
-``str(error)`` always includes the code and the ``trace_id`` when known, and never the API token:
-errors are built only from response bodies and ids, never from request headers.
+Sources: the status/code table of seed 000 ("错误处理"); ``token_expired``, ``no_token``,
+``used_up``, 402, ``disabled`` and a code-less 403 (moderation) from the vendor SDK's error map
+(https://pypi.org/project/acedatacloud/). Which error an answer becomes is decided in
+``langchain_nanobanana._core.answers``.
+
+Every error keeps the ids it knows: ``task_id`` (the task concerned), ``trace_id`` (for support)
+and ``task_ids`` (every task already submitted when a call or batch ended early: they ran and
+were billed). ``str(error)`` includes the code and the ids and never the API token: errors are built
+from answer bodies and ids only, and transport exceptions are never chained raw.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "SAFE_TO_RETRY",
     "APIConnectionError",
+    "APIResponseValidationError",
     "AuthenticationError",
     "BadRequestError",
+    "ContentModerationError",
+    "InsufficientBalanceError",
     "InvalidImageError",
     "NanoBananaAPIError",
     "NanoBananaError",
+    "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
     "SubmissionUncertainError",
     "TaskFailedError",
     "TaskTimeoutError",
-    "error_from_response",
+    "add_note",
+    "attach_task_ids",
 ]
-
-_SNIPPET_CHARS = 200
 
 
 class NanoBananaError(Exception):
     """Base class of every error raised by ``langchain_nanobanana``.
 
-    Attributes:
-        task_id: The task this error concerns, when one is known (never dropped once known).
+    Args:
+        message: Human-readable description.
+        task_id: The task this error concerns, when known (never dropped once known).
         trace_id: The API's trace id for support, when known.
+        task_ids: Tasks already submitted (and billed) when the call ended early.
+        **fields: Class-specific attributes (``status_code``, ``code``, ``retry_after``, ...).
+
+    ``str()`` is ``message`` plus ``(code=..., task_id=..., trace_id=...)`` for what is known;
+    pickling keeps every attribute.
 
     """
 
+    #: Words appended to ``str()`` before the ids (subclasses give guidance here).
+    hint: str = ""
     task_id: str | None = None
     trace_id: str | None = None
-
-    def _suffix(self) -> str:
-        parts = []
-        if self.task_id:
-            parts.append(f"task_id={self.task_id}")
-        if self.trace_id:
-            parts.append(f"trace_id={self.trace_id}")
-        return f" ({', '.join(parts)})" if parts else ""
-
-
-class NanoBananaAPIError(NanoBananaError):
-    """The API answered with an error, or with something that is not the documented JSON.
-
-    Args:
-        message: Human-readable message (the API's ``error.message`` or a description).
-        status_code: HTTP status of the answer (int).
-        code: The API's ``error.code`` (``token_mismatched``, ``invalid_token``, ...), if any.
-        trace_id: The API's ``trace_id`` for support, if any.
-        task_id: The task concerned, if known.
-        body: The decoded JSON body, or a short text snippet (at most 200 characters) when the body
-            was not JSON.
-
-    """
+    code: str | None = None
 
     def __init__(
         self,
         message: str,
         *,
-        status_code: int,
-        code: str | None = None,
-        trace_id: str | None = None,
         task_id: str | None = None,
-        body: object = None,
+        trace_id: str | None = None,
+        task_ids: Iterable[str] = (),
+        **fields: Any,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.status_code = status_code
-        self.code = code
-        self.trace_id = trace_id
         self.task_id = task_id
-        self.body = body
+        self.trace_id = trace_id
+        self.task_ids: list[str] = list(dict.fromkeys(task_ids))
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def _details(self) -> list[str]:
+        return [f"code={self.code}"] if self.code else []
 
     def __str__(self) -> str:
-        parts = [f"HTTP {self.status_code}", f"code={self.code}"]
+        parts = self._details()
         if self.task_id:
             parts.append(f"task_id={self.task_id}")
         if self.trace_id:
             parts.append(f"trace_id={self.trace_id}")
-        return f"{self.message} ({', '.join(parts)})"
+        others = [t for t in self.task_ids if t != self.task_id]
+        if others:
+            parts.append(f"task_ids={others} (submitted and billed: poll_task each one)")
+        suffix = f" ({', '.join(parts)})" if parts else ""
+        return f"{self.message}{self.hint}{suffix}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_api_error, (type(self), self.message, self.__dict__))
+        return (_rebuild, (type(self), self.message, self.__dict__))
 
 
-def _rebuild_api_error(
-    cls: type[NanoBananaAPIError], message: str, state: dict[str, Any]
-) -> NanoBananaAPIError:
+def _rebuild(cls: type[NanoBananaError], message: str, state: dict[str, Any]) -> NanoBananaError:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
     err.__dict__.update(state)
     return err
 
 
+class NanoBananaAPIError(NanoBananaError):
+    """The API answered with an error, or with something that is not the documented JSON.
+
+    Attributes:
+        status_code: HTTP status of the answer (int).
+        code: The API's ``error.code`` (``token_mismatched``, ``invalid_token``, ...), if any.
+        body: The decoded JSON body, or a text snippet of at most 200 characters.
+
+    """
+
+    status_code: int = 0
+    body: object = None
+
+    def __init__(self, message: str, *, status_code: int, **kwargs: Any) -> None:
+        kwargs.setdefault("code", None)
+        kwargs.setdefault("body", None)
+        super().__init__(message, status_code=status_code, **kwargs)
+
+    def _details(self) -> list[str]:
+        return [f"HTTP {self.status_code}", f"code={self.code}"]
+
+
 class BadRequestError(NanoBananaAPIError):
-    """HTTP 400: bad parameters (``token_mismatched``) or ``api_not_implemented``."""
+    """HTTP 400: bad parameters (``token_mismatched``) or ``api_not_implemented`` (seed 000)."""
 
 
 class AuthenticationError(NanoBananaAPIError):
-    """HTTP 401 ``invalid_token``, or no token configured (status 401, code ``no_token``).
+    """HTTP 401 ``invalid_token``; codes ``token_expired`` / ``no_token`` (vendor SDK); or no
+    token configured at all (status 401, code ``no_token``). Raised out of the tools.
+    """
 
-    Not something a model can fix: the tools re-raise it instead of returning a tool message.
+
+class InsufficientBalanceError(NanoBananaAPIError):
+    """HTTP 402, or code ``used_up`` at any status (vendor SDK): the account is out of credit.
+    Nothing was generated; raised out of the tools (the model cannot fix it).
+    """
+
+
+class PermissionDeniedError(NanoBananaAPIError):
+    """HTTP 403: the resource is ``disabled`` for this account (vendor SDK). Raised out of tools."""
+
+
+class ContentModerationError(PermissionDeniedError):
+    """HTTP 403 without a known code: the prompt or an image was refused by content moderation
+    (vendor SDK). The tools hand it back to the model, which may rephrase.
     """
 
 
@@ -131,235 +172,107 @@ class RateLimitError(NanoBananaAPIError):
     """HTTP 429 ``too_many_requests`` after the client's retries ran out.
 
     Attributes:
-        retry_after: Seconds the server asked to wait (from ``Retry-After``), or ``None``.
+        retry_after: Seconds the server asked to wait (``Retry-After``, any header case), or None.
 
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
+    retry_after: float | None = None
 
 
 class ServerError(NanoBananaAPIError):
     """HTTP 5xx (``api_error``). Never retried on a submission: the generation may have run."""
 
 
-class APIConnectionError(NanoBananaError):
-    """The API could not be reached (connection refused, DNS, connect timeout, or, for task reads,
-    any transport failure) after the client's retries.
-
-    For a submission this means nothing was sent, so nothing was billed: it is safe to retry.
-
-    Attributes:
-        task_id: The task concerned, when known (task reads).
-
+class APIResponseValidationError(NanoBananaAPIError):
+    """The server answered, but not in a shape we can read: not JSON, too deeply nested, wrong
+    types, missing ids, a redirect (API requests never follow one), or an answer over the size
+    cap. ``task_id`` is set when known; on a submission the generation may have run.
     """
 
-    def __init__(self, message: str, *, task_id: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.task_id = task_id
 
-    def __str__(self) -> str:
-        return f"{self.message}{self._suffix()}"
+class APIConnectionError(NanoBananaError):
+    """The API could not be reached (connection refused, DNS, connect timeout), or, for task
+    reads, a transport failure after retries. For a submission this means nothing was sent,
+    so nothing was billed: it is safe to retry.
+    """
 
 
 class SubmissionUncertainError(NanoBananaError):
-    """The billable submission may have been processed, but no answer arrived.
-
-    Raised after a read timeout or a connection dropped after the request was sent (and, wrapped as
-    ``__cause__``, after a 5xx on submission). Resubmitting could pay twice: look the task up first
-    (``get_task(task_id)`` when ``task_id`` is known, or your callback / the vendor console).
-
-    Attributes:
-        task_id: Known task id, if any (``None`` when the server never answered).
-        trace_id: Known trace id, if any.
-
+    """The billable submission may have been processed, but no usable answer arrived (read
+    timeout, connection dropped after sending, a 5xx). Resubmitting could pay twice: look the
+    task up first (``get_task(task_id)`` when ``task_id`` is known, your callback, or the console).
     """
 
-    def __init__(
-        self, message: str, *, task_id: str | None = None, trace_id: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.task_id = task_id
-        self.trace_id = trace_id
-
-    def __str__(self) -> str:
-        return (
-            f"{self.message}. The generation may have run and been billed: do not resubmit "
-            f"blindly; look the task up first{self._suffix()}"
-        )
+    hint = (
+        ". The generation may have run and been billed: do not resubmit blindly; "
+        "look the task up first"
+    )
 
 
 class TaskFailedError(NanoBananaError):
-    """A task finished with ``response.success == false``.
-
-    Attributes:
-        task_id, trace_id: Ids of the task.
-        code, message: The API's ``response.error.code`` and ``.message``.
-
+    """A task finished and failed (``response.success == false``, or a ``state`` word such as
+    ``failed``). Attributes ``code`` and ``message`` come from ``response.error``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        task_id: str | None,
-        trace_id: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.task_id = task_id
-        self.trace_id = trace_id
-        self.code = code
-
     def __str__(self) -> str:
-        return f"Task failed: {self.message} (code={self.code}{_ids(self)})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_simple, (type(self), self.message, self.__dict__))
+        return "Task failed: " + super().__str__()
 
 
 class TaskTimeoutError(NanoBananaError):
-    """Polling gave up after ``waited`` seconds; the task itself keeps running.
-
-    Resume with ``NanoBananaClient.poll_task(task_id)``: nothing is resubmitted or paid twice.
-
-    Attributes:
-        task_id: The task that is still running.
-        waited: Seconds spent polling before giving up (float).
-
+    """The wait for a task ended after ``waited`` seconds; the task itself keeps running and was
+    not cancelled. Resume with ``NanoBananaClient.poll_task(task_id)``: nothing is resubmitted.
     """
 
-    def __init__(self, task_id: str, *, waited: float, trace_id: str | None = None) -> None:
-        super().__init__(task_id)
-        self.task_id = task_id
-        self.waited = waited
-        self.trace_id = trace_id
+    waited: float = 0.0
 
-    def __str__(self) -> str:
-        return (
-            f"Task {self.task_id} still running after {self.waited:.1f} s; it was not cancelled. "
-            f"Resume with poll_task({self.task_id!r}){_ids(self, with_task=False)}"
+    def __init__(self, task_id: str, *, waited: float, **kwargs: Any) -> None:
+        message = (
+            f"Task {task_id} still running after {waited:.1f} s; it was not cancelled. "
+            f"Resume with poll_task({task_id!r})"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_simple, (type(self), self.task_id, self.__dict__))
+        super().__init__(message, task_id=task_id, waited=waited, **kwargs)
 
 
 class InvalidImageError(NanoBananaError, ValueError):
     """An image input that cannot be sent: not http(s) nor an image data URI, not an image, over
-    10 MiB (10 x 2**20 bytes, seed 001), or a local path outside ``allowed_image_dir``.
-
-    Raised before any HTTP request. Also a ``ValueError`` so pydantic validators surface it.
+    10 MiB (10 x 2**20 bytes, seed 001), or a local path outside ``allowed_image_dir``. Raised
+    before any HTTP request; also a ``ValueError`` so pydantic validators surface it.
     """
 
 
-def _rebuild_simple(cls: type[Exception], arg: str, state: dict[str, Any]) -> Exception:
-    err = cls.__new__(cls)
-    Exception.__init__(err, arg)
-    err.__dict__.update(state)
-    return err
+#: Errors after which nothing was billed, so retrying cannot pay twice: pass it as
+#: ``runnable.with_retry(retry_if_exception_type=SAFE_TO_RETRY)``. Not in it: ServerError and
+#: SubmissionUncertainError (the generation may have run), TaskFailedError (it ran and was billed),
+#: TaskTimeoutError (it still runs: poll it instead).
+SAFE_TO_RETRY: tuple[type[BaseException], ...] = (RateLimitError, APIConnectionError)
 
 
-def _ids(err: NanoBananaError, *, with_task: bool = True) -> str:
-    out = ""
-    if with_task and err.task_id:
-        out += f", task_id={err.task_id}"
-    if err.trace_id:
-        out += f", trace_id={err.trace_id}"
-    return out
+def attach_task_ids(exc: BaseException, task_ids: Iterable[str]) -> BaseException:
+    """Record ``task_ids`` (submitted and billed) on ``exc`` and return it.
 
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or HTTP-date, RFC 9110 10.2.3), or ``None``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from datetime import datetime, timezone
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def error_from_response(
-    status_code: int,
-    body_text: str,
-    *,
-    headers: dict[str, str] | None = None,
-    task_id: str | None = None,
-) -> NanoBananaAPIError:
-    """Map one HTTP answer to the matching :class:`NanoBananaAPIError` subclass.
-
-    Args:
-        status_code: HTTP status (int). 400 -> BadRequestError, 401 -> AuthenticationError,
-            429 -> RateLimitError, >= 500 -> ServerError, any other -> NanoBananaAPIError.
-        body_text: The body as text. The documented shape is
-            ``{"success": false, "error": {"code", "message"}, "trace_id"}`` (seed 000); anything
-            else (HTML, truncated JSON) keeps a 200-character snippet as ``body`` and ``message``.
-        headers: Response headers (case-insensitive mapping); ``Retry-After`` is read for 429.
-        task_id: The task concerned, when the caller knows it.
-
-    Returns:
-        The exception instance (not raised).
-
+    A :class:`NanoBananaError` gains them in ``task_ids`` (shown by ``str``); any other exception
+    (``KeyboardInterrupt``, ``asyncio.CancelledError``, ...) gets a ``task_ids`` attribute and a
+    note (``__notes__``, shown by tracebacks on Python 3.11+).
     """
-    code: str | None = None
-    trace_id: str | None = None
-    body: object
-    try:
-        data = json.loads(body_text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        body = data
-        err = data.get("error")
-        if isinstance(err, dict):
-            code = _str_or_none(err.get("code"))
-            message = _str_or_none(err.get("message")) or f"HTTP {status_code} error"
-        else:
-            message = _str_or_none(err) or f"HTTP {status_code} answer without an error object"
-        trace_id = _str_or_none(data.get("trace_id"))
-        task_id = task_id or _str_or_none(data.get("task_id"))
-    else:
-        snippet = body_text[:_SNIPPET_CHARS]
-        body = snippet
-        message = f"Unexpected non-JSON answer from the API: {snippet!r}"
-    cls: type[NanoBananaAPIError]
-    kwargs: dict[str, Any] = {}
-    if status_code == 400:
-        cls = BadRequestError
-    elif status_code == 401:
-        cls = AuthenticationError
-    elif status_code == 429:
-        cls = RateLimitError
-        kwargs["retry_after"] = _parse_retry_after((headers or {}).get("Retry-After"))
-    elif status_code >= 500:
-        cls = ServerError
-    else:
-        cls = NanoBananaAPIError
-    return cls(
-        message,
-        status_code=status_code,
-        code=code,
-        trace_id=trace_id,
-        task_id=task_id,
-        body=body,
-        **kwargs,
-    )
+    ids = list(dict.fromkeys(task_ids))
+    if not ids:
+        return exc
+    current = list(getattr(exc, "task_ids", None) or [])
+    merged = list(dict.fromkeys([*current, *ids]))
+    exc.task_ids = merged  # type: ignore[attr-defined]
+    if not isinstance(exc, NanoBananaError):
+        add_note(
+            exc, f"langchain_nanobanana: tasks already submitted (billed, still running): {ids}"
+        )
+    return exc
 
 
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def add_note(exc: BaseException, note: str) -> None:
+    """Add ``note`` to ``exc.__notes__`` once (``BaseException.add_note`` on Python 3.11+; the
+    same attribute on 3.10, where tracebacks do not print it).
+    """
+    notes = getattr(exc, "__notes__", None)
+    if notes is None:
+        exc.__notes__ = [note]  # type: ignore[attr-defined]
+    elif note not in notes:
+        notes.append(note)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from langchain_nanobanana.images import validate_image_url
+from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, validate_image_url
 
 __all__ = [
     "ACTIONS",
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_RESOLUTION",
     "MAX_COUNT",
+    "MAX_IMAGE_BYTES",
     "MODELS",
     "RESOLUTIONS",
     "Action",

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
 
 if TYPE_CHECKING:
-    import requests
+    from langchain_nanobanana.client import NanoBananaClient
 
-__all__ = ["ACCOUNT_FIELDS", "GeneratedImage", "ImageError", "ImageResult", "TaskRecord"]
+__all__ = ["ACCOUNT_FIELDS", "GeneratedImage", "ImageResult", "ResultError", "TaskRecord"]
 
 #: Keys of a task record that identify the account; removed before anything is exposed.
 ACCOUNT_FIELDS = frozenset({"user_id", "credential_id", "application_id", "api_id"})
@@ -44,8 +44,28 @@ def _strip_account_fields(value: Any) -> Any:
     return value
 
 
-def _opt_str(value: object) -> str | None:
+def opt_str(value: object) -> str | None:
+    """``value`` when it is a non-empty ``str``, else ``None`` (answers may carry any type)."""
     return value if isinstance(value, str) and value else None
+
+
+#: ``state`` / ``status`` words of a task record that mean done or failed. The API documents no
+#: such field; the vendor's own clients read one (vendor SDK), so a record that signals its end
+#: only that way ends at once instead of being polled until ``max_wait``.
+DONE_WORDS = frozenset({"succeeded", "success", "successful", "completed", "complete", "done"})
+FAILED_WORDS = frozenset(
+    {
+        "failed",
+        "failure",
+        "error",
+        "errored",
+        "cancelled",
+        "canceled",
+        "rejected",
+        "timeout",
+        "expired",
+    }
+)
 
 
 class GeneratedImage(BaseModel):
@@ -57,7 +77,7 @@ class GeneratedImage(BaseModel):
     image_url: str
 
 
-class ImageError(BaseModel):
+class ResultError(BaseModel):
     """The ``error`` object of a failed answer: ``code`` and ``message`` (seed 000)."""
 
     model_config = ConfigDict(frozen=True)
@@ -86,7 +106,7 @@ class ImageResult(BaseModel):
     task_id: str | None = None
     trace_id: str | None = None
     images: list[GeneratedImage] = Field(default_factory=list)
-    error: ImageError | None = None
+    error: ResultError | None = None
     raw: dict[str, Any] | None = Field(default=None, repr=False)
 
     @classmethod
@@ -104,22 +124,22 @@ class ImageResult(BaseModel):
             ``success`` is true without images (an acknowledgement), ``failed`` otherwise.
 
         """
-        clean = _strip_account_fields(data)
-        task_id = _opt_str(clean.get("task_id")) or task_id
-        trace_id = _opt_str(clean.get("trace_id")) or trace_id
+        clean = _strip_account_fields(data) if isinstance(data, dict) else {}
+        task_id = opt_str(clean.get("task_id")) or task_id
+        trace_id = opt_str(clean.get("trace_id")) or trace_id
         if clean.get("success") is False or clean.get("error"):
             err = clean.get("error")
             error = (
-                ImageError(code=_opt_str(err.get("code")), message=str(err.get("message") or ""))
+                ResultError(code=opt_str(err.get("code")), message=_text(err.get("message")))
                 if isinstance(err, dict)
-                else ImageError(message=str(err or "the API reported success=false"))
+                else ResultError(message=_text(err) or "the API reported success=false")
             )
             return cls(status="failed", task_id=task_id, trace_id=trace_id, error=error, raw=clean)
         items = clean.get("data")
         images = [
-            GeneratedImage(prompt=item.get("prompt"), image_url=item["image_url"])
+            GeneratedImage(prompt=opt_str(item.get("prompt")), image_url=item["image_url"])
             for item in (items if isinstance(items, list) else [])
-            if isinstance(item, dict) and isinstance(item.get("image_url"), str)
+            if isinstance(item, dict) and opt_str(item.get("image_url"))
         ]
         status: Status = "succeeded" if images else "pending"
         return cls(status=status, task_id=task_id, trace_id=trace_id, images=images, raw=clean)
@@ -154,7 +174,7 @@ class ImageResult(BaseModel):
                 ) from exc
         if not isinstance(data, dict):
             raise ValueError(f"callback payload must be a JSON object, got {type(data).__name__}")
-        if not _opt_str(data.get("task_id")):
+        if not opt_str(data.get("task_id")):
             raise ValueError("callback payload has no task_id; it is not a Nano Banana callback")
         result = cls.from_response(data)
         if result.status == "pending":
@@ -171,7 +191,7 @@ class ImageResult(BaseModel):
     def raise_for_status(self) -> ImageResult:
         """Return ``self`` unless failed; a failure raises :class:`TaskFailedError` (with ids)."""
         if self.status == "failed":
-            error = self.error or ImageError()
+            error = self.error or ResultError()
             raise TaskFailedError(
                 error.message, task_id=self.task_id, trace_id=self.trace_id, code=error.code
             )
@@ -181,7 +201,7 @@ class ImageResult(BaseModel):
         self,
         directory: str | os.PathLike[str] = "out",
         *,
-        session: requests.Session | None = None,
+        client: NanoBananaClient | None = None,
         prefix: str | None = None,
         max_bytes: int | None = None,
     ) -> list[Path]:
@@ -189,7 +209,8 @@ class ImageResult(BaseModel):
 
         Args:
             directory: Target folder (default ``./out``).
-            session: A ``requests.Session`` to reuse (e.g. ``client.session``); default a new one.
+            client: The client whose session and pools to use (default: a short-lived client
+                without a token; downloads never send it).
             prefix: File name stem; default ``<task_id>-<n>``. Names are sanitised and never
                 overwrite an existing file.
             max_bytes: Size cap per image in bytes (default 64 MiB); larger downloads are aborted.
@@ -202,31 +223,12 @@ class ImageResult(BaseModel):
             InvalidImageError: A URL that is not http(s), or a body that is not an image.
 
         """
-        import requests
+        from langchain_nanobanana.client import NanoBananaClient
 
-        from langchain_nanobanana.images import DEFAULT_MAX_DOWNLOAD_BYTES, download_image
-
-        if not self.images:
-            raise NanoBananaError(
-                f"Nothing to download: status={self.status!r} (task_id={self.task_id})"
-            )
-        own = session is None
-        http = session or requests.Session()
-        stem = prefix or self.task_id or "image"
-        try:
-            return [
-                download_image(
-                    http,
-                    url,
-                    directory,
-                    filename=f"{stem}-{n}" if len(self.images) > 1 else stem,
-                    max_bytes=max_bytes or DEFAULT_MAX_DOWNLOAD_BYTES,
-                )
-                for n, url in enumerate(self.urls, start=1)
-            ]
-        finally:
-            if own:
-                http.close()
+        if client is not None:
+            return client.download(self, directory, prefix=prefix, max_bytes=max_bytes)
+        with NanoBananaClient(api_token="") as own:
+            return own.download(self, directory, prefix=prefix, max_bytes=max_bytes)
 
     def to_content_blocks(self) -> list[dict[str, Any]]:
         """LangChain standard image content blocks, one per image (``{"type": "image", "url"}``),
@@ -250,7 +252,7 @@ class ImageResult(BaseModel):
                 f"Image task submitted and still running ({ids}). "
                 "Look it up later with the task tool and this task_id."
             )
-        error = self.error or ImageError()
+        error = self.error or ResultError()
         return f"Image task failed ({ids}): {error.code}: {error.message}"
 
     def _repr_html_(self) -> str:
@@ -293,30 +295,49 @@ class TaskRecord(BaseModel):
     raw: dict[str, Any] | None = Field(default=None, repr=False)
 
     @classmethod
-    def from_api(cls, record: dict[str, Any]) -> TaskRecord:
-        """Parse one task record; a record without ``response`` is ``pending``.
+    def from_api(cls, record: object, *, task_id: str | None = None) -> TaskRecord:
+        """Parse one task record (vendor Tasks API guide).
+
+        Done when the record has a ``response`` (``success`` true with images -> succeeded;
+        ``success`` false -> failed), or when a ``state``/``status`` word says it failed
+        (``FAILED_WORDS``; vendor SDK) even without a ``response``. Otherwise ``pending``.
+
+        Args:
+            record: The decoded record (any JSON value: answers are never trusted).
+            task_id: The id asked for, used when the record names none.
 
         Raises:
-            ValueError: The record has no string ``id``.
+            NanoBananaError: Not an object, or no id at all (the answer layer turns this into an
+                ``APIResponseValidationError`` naming the task).
 
         """
+        if not isinstance(record, dict):
+            raise NanoBananaError(f"task record is a {type(record).__name__}, not an object")
         clean = _strip_account_fields(record)
-        task_id = _opt_str(clean.get("id")) or _opt_str(clean.get("task_id"))
-        if task_id is None:
-            raise ValueError(f"task record without an id: keys {sorted(clean)}")
-        trace_id = _opt_str(clean.get("trace_id"))
+        found = opt_str(clean.get("id")) or opt_str(clean.get("task_id")) or task_id
+        if found is None:
+            raise NanoBananaError(f"task record without an id: keys {sorted(map(str, clean))[:20]}")
+        trace_id = opt_str(clean.get("trace_id"))
         response = clean.get("response")
         result = (
-            ImageResult.from_response(response, task_id=task_id, trace_id=trace_id)
+            ImageResult.from_response(response, task_id=found, trace_id=trace_id)
             if isinstance(response, dict)
             else None
         )
         if result is not None and result.status == "pending":
-            # A finished record whose response has no images and no error is still running.
+            # A response without images and without an error: still running.
             result = None
+        word = next(
+            (w.lower() for w in (opt_str(clean.get(k)) for k in ("state", "status")) if w), None
+        )
+        if result is None and word in FAILED_WORDS:
+            error = ResultError(code=word, message=f"the task ended with state {word!r}")
+            result = ImageResult(
+                status="failed", task_id=found, trace_id=trace_id, error=error, raw=None
+            )
         request = clean.get("request")
         return cls(
-            id=task_id,
+            id=found,
             created_at=_float(clean.get("created_at")),
             finished_at=_float(clean.get("finished_at")),
             request=request if isinstance(request, dict) else None,
@@ -329,6 +350,10 @@ class TaskRecord(BaseModel):
     def to_result(self) -> ImageResult:
         """The result, or a ``pending`` :class:`ImageResult` carrying this task's ids."""
         return self.result or ImageResult(status="pending", task_id=self.id, trace_id=self.trace_id)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else "" if value is None else str(value)[:200]
 
 
 def _float(value: object) -> float | None:

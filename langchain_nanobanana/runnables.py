@@ -11,47 +11,54 @@
     result = chain.invoke({"subject": "a lighthouse at dawn"})
     result.urls
 
-``batch`` / ``abatch`` submit every item (at most ``max_concurrency`` submissions in flight, the
-client's connection pool grown to match), then poll all pending tasks together with
-``retrieve_batch`` (50 ids per request), so N images cost one poll request per round (per 50), not
-N. Each poll round dispatches the custom event ``nano_banana_progress`` with ``{"round": n,
-"elapsed": seconds, "tasks": {task_id: "pending" | "succeeded" | "failed"}, "pending": count,
-"succeeded": count, "failed": count}`` (every task being polled, not only those read this round),
-visible to callback handlers (``on_custom_event``) and ``astream_events``. In a batch the event
-belongs to the first input's run (one event per round, not one per input).
+``batch`` / ``abatch`` / ``batch_as_completed`` / ``abatch_as_completed`` validate every input
+first, submit them (at most ``max_concurrency`` submissions in flight), then wait on the client's
+one poller, which reads every pending task of every caller in shared ``retrieve_batch`` rounds (50
+ids per request). After each round the custom event ``nano_banana_progress`` (payload:
+``langchain_nanobanana.progress``) is dispatched to the first input's run. When a call ends early
+(an error, a cancellation, ``KeyboardInterrupt``, ``break``), nothing new is submitted and the
+task_ids already submitted (billed, still running) are on the raised error and logged at WARNING.
+Cancelling locally never cancels the remote task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForChainRun,
-    CallbackManagerForChainRun,
-)
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import get_executor_for_config
-from pydantic import ConfigDict, Field
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    get_config_list,
+    get_executor_for_config,
+)
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
+from langchain_nanobanana._config import build_client, check_fixed_fields, refuse_unknown
+from langchain_nanobanana._core.polling import Outcome
+from langchain_nanobanana._inputs import to_image_urls
 from langchain_nanobanana.client import NanoBananaClient
-from langchain_nanobanana.images import to_image_urls
+from langchain_nanobanana.errors import NanoBananaError, attach_task_ids
 from langchain_nanobanana.models import ImageRequest
-from langchain_nanobanana.results import ImageResult, TaskRecord
+from langchain_nanobanana.progress import PROGRESS_EVENT
+from langchain_nanobanana.results import ImageResult
 
 __all__ = ["PROGRESS_EVENT", "ImageGeneratorInput", "NanoBananaImageGenerator", "prompt_text"]
 
-#: Name of the custom event dispatched after each poll round.
-PROGRESS_EVENT = "nano_banana_progress"
+logger = logging.getLogger(__name__)
 
 ImageGeneratorInput = Union[str, PromptValue, BaseMessage, dict[str, Any]]  # noqa: UP007
 
 _DICT_KEYS = frozenset(
-    {"prompt", "images", "image_urls", "aspect_ratio", "resolution", "count", "model"}
+    {"prompt", "images", "image_urls", "aspect_ratio", "resolution", "count", "model", "id"}
 )
 
 
@@ -78,40 +85,159 @@ def prompt_text(value: object) -> str:
     )
 
 
+class _Batch:
+    """The bookkeeping of one batch, shared by the sync and async drivers (no I/O).
+
+    Inputs are validated when built; ``return_exceptions=False`` raises the first bad input
+    before anything is sent.
+    """
+
+    def __init__(
+        self,
+        runnable: NanoBananaImageGenerator,
+        inputs: Sequence[ImageGeneratorInput],
+        return_exceptions: bool,
+    ) -> None:
+        self.return_exceptions = return_exceptions
+        self.requests: list[ImageRequest | Exception] = []
+        for value in inputs:
+            try:
+                self.requests.append(runnable.to_request(value))
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                self.requests.append(exc)
+        self.wait_in_line = runnable.client.mode == "sync"
+        self.ready: list[tuple[int, Outcome]] = [
+            (i, r) for i, r in enumerate(self.requests) if isinstance(r, Exception)
+        ]
+        self.task_index: dict[str, int] = {}
+        self.open: set[str] = set()
+        self.stopped = threading.Event()
+        self.first_error: BaseException | None = None
+
+    def to_submit(self) -> list[tuple[int, ImageRequest]]:
+        """The valid requests, with their input index."""
+        return [(i, r) for i, r in enumerate(self.requests) if isinstance(r, ImageRequest)]
+
+    def submitted(self, index: int, outcome: Outcome) -> None:
+        """Record a submission's answer (a pending ack, a final result, or its error)."""
+        if isinstance(outcome, ImageResult) and outcome.status == "pending" and outcome.task_id:
+            request = self.requests[index]
+            if isinstance(request, ImageRequest) and request.callback_url is None:
+                self.task_index[outcome.task_id] = index
+                self.open.add(outcome.task_id)
+                return
+        if isinstance(outcome, BaseException) and not self.return_exceptions:
+            self.stopped.set()
+            self.first_error = self.first_error or outcome
+        self.ready.append((index, outcome))
+
+    def skipped(self, index: int) -> None:
+        """An input not submitted because the batch ended early."""
+        self.ready.append((index, NanoBananaError("Not submitted: the batch ended early")))
+
+    def check(self) -> None:
+        """Raise the first submission error (``return_exceptions=False``) with every task_id
+        already submitted attached.
+        """
+        if self.first_error is not None:
+            raise attach_task_ids(self.first_error, self.task_index)
+
+    def take_ready(self) -> list[tuple[int, Outcome]]:
+        """Outcomes known without waiting (bad inputs, final answers), once."""
+        ready, self.ready = self.ready, []
+        return ready
+
+    def finished(self, task_id: str, outcome: Outcome) -> tuple[int, Outcome]:
+        """A polled task ended: its ``(index, outcome)``; a failure raises at once when
+        ``return_exceptions`` is false, naming the siblings still running.
+        """
+        self.open.discard(task_id)
+        if isinstance(outcome, BaseException) and not self.return_exceptions:
+            raise attach_task_ids(outcome, self.open)
+        return self.task_index[task_id], outcome
+
+    def ended_early(self, exc: BaseException) -> None:
+        """Stop submitting; put the task_ids still open on ``exc`` and log them at WARNING."""
+        self.stopped.set()
+        if self.open and not isinstance(exc, GeneratorExit):
+            attach_task_ids(exc, self.open)
+        if self.open:
+            logger.warning(
+                "Batch ended early (%s); %d submitted task(s) still run and are billed: %s",
+                type(exc).__name__,
+                len(self.open),
+                ", ".join(sorted(self.open)),
+            )
+
+
 class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageResult]):
     """A Runnable that turns a prompt into an :class:`ImageResult`.
 
     Input: ``str``; any ``PromptValue``; a ``BaseMessage`` (e.g. an LLM's answer); or a ``dict``
     with ``prompt`` and optional ``images`` / ``image_urls`` (-> ``action="edit"``),
-    ``aspect_ratio``, ``resolution``, ``count``, ``model`` (per-item overrides of the fields).
+    ``aspect_ratio``, ``resolution``, ``count``, ``model`` (per-item overrides).
 
     Fields:
-        client: The shared :class:`NanoBananaClient` (default: from the environment).
+        client: The shared :class:`NanoBananaClient` (default: built from ``api_token`` /
+            ``base_url``, each defaulting to the environment).
+        api_token: ``SecretStr``; default ``$ACEDATACLOUD_API_TOKEN`` (``lc_secrets``).
+        base_url: Default ``$ACEDATACLOUD_API_BASE_URL``, else the vendor's.
         model: Model name (``MODELS``); ``None`` = API default ``nano-banana``.
-        aspect_ratio, resolution, count: Defaults for generate requests (edit ignores
-            ``aspect_ratio`` / ``resolution``: the first image decides, seed 001).
-        callback_url: When set, every request carries it and the output is the ``pending``
-            result (``task_id``) at once, without polling: the API POSTs the images there
-            (parse them with ``ImageResult.from_callback``; ``testing.WebhookReceiver`` locally).
+        aspect_ratio, resolution, count: Defaults for every request, edits included.
+        callback_url: Every request carries it; the output is the ``pending`` result at once.
+        allowed_image_dir: Folder local image paths in dict inputs may come from; ``None``
+            (default) refuses paths (URLs, data URIs and bytes are always accepted).
+
+    Checked when built: unknown keywords ("did you mean"), and ``model`` / ``aspect_ratio`` /
+    ``resolution`` / ``count`` / ``callback_url`` as :class:`ImageRequest` would.
 
     Output: ``ImageResult`` with ``status="succeeded"`` (``"pending"`` with ``callback_url``).
 
     Raises:
         pydantic.ValidationError: Bad parameters, before any request.
         TaskFailedError, TaskTimeoutError, SubmissionUncertainError, NanoBananaAPIError: see
-            ``NanoBananaClient.submit``. With ``batch(..., return_exceptions=True)`` they are
-            returned in place of the failed items.
+            ``NanoBananaClient.submit``; with ``return_exceptions=True`` returned in place.
 
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    client: NanoBananaClient = Field(default_factory=NanoBananaClient, exclude=True, repr=False)
+    client: NanoBananaClient = Field(default=None, exclude=True, repr=False)  # type: ignore[assignment]
+    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    base_url: str | None = None
     model: str | None = None
     aspect_ratio: str | None = None
     resolution: str | None = None
     count: int | None = None
     callback_url: str | None = None
+    allowed_image_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        refuse_unknown(cls.__name__, data, cls.model_fields)
+        return data
+
+    @model_validator(mode="after")
+    def _configure(self) -> NanoBananaImageGenerator:
+        check_fixed_fields(
+            type(self).__name__,
+            model=self.model,
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            count=self.count,
+            callback_url=self.callback_url,
+        )
+        client = build_client(type(self).__name__, self.client, self.api_token, self.base_url)
+        object.__setattr__(self, "client", client)
+        return self
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """``api_token`` is read from ``ACEDATACLOUD_API_TOKEN`` when deserialized."""
+        return {"api_token": "ACEDATACLOUD_API_TOKEN"}
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -140,7 +266,8 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
 
         Raises:
             TypeError: Unsupported input type.
-            ValueError: A dict with unknown keys or without ``prompt``.
+            ValueError: A dict with unknown keys, without ``prompt``, or with an ``id`` while
+                the client has no journal.
             pydantic.ValidationError / InvalidImageError: Bad values.
 
         """
@@ -151,115 +278,191 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
             "count": self.count,
             "callback_url": self.callback_url,
         }
+        images = None
         if isinstance(value, dict):
             unknown = set(value) - _DICT_KEYS
             if unknown or "prompt" not in value:
                 raise ValueError(
-                    f"input dict keys {sorted(value)} are not allowed; give 'prompt' and "
-                    f"optionally: {', '.join(sorted(_DICT_KEYS - {'prompt'}))}"
+                    f"input dict keys {sorted(map(str, value))} are not allowed; give 'prompt' "
+                    f"and optionally: {', '.join(sorted(_DICT_KEYS - {'prompt'}))}"
                 )
             if "images" in value and "image_urls" in value:
                 raise ValueError("give the images as 'images' or as 'image_urls', not both")
+            if "id" in value and getattr(self.client, "journal", None) is None:
+                raise ValueError(
+                    f"id={value['id']!r} is an idempotency key and needs a journal: use "
+                    "NanoBananaClient(journal='runs.sqlite'), or leave 'id' out"
+                )
             prompt = prompt_text(value["prompt"])
-            explicit = {k: value[k] for k in fields if value.get(k) is not None}
-            fields.update(explicit)
+            fields.update({k: value[k] for k in fields if value.get(k) is not None})
             images = value.get("images", value.get("image_urls"))
         else:
-            prompt, images, explicit = prompt_text(value), None, {}
+            prompt = prompt_text(value)
         if images is not None:
-            fields.update(action="edit", image_urls=to_image_urls(images))
-            # The first image decides the size of an edit (seed 001): the generator's defaults
-            # do not apply, while a value given with this input is an error ImageRequest names.
-            for name in ("aspect_ratio", "resolution"):
-                if name not in explicit:
-                    fields.pop(name)
-        else:
-            fields["action"] = "generate"
-        return ImageRequest(prompt=prompt, **{k: v for k, v in fields.items() if v is not None})
+            fields["image_urls"] = to_image_urls(
+                images,
+                allowed_image_dir=self.allowed_image_dir,
+                allow_local_paths=self.allowed_image_dir is not None,
+            )
+        action = "generate" if images is None else "edit"
+        return ImageRequest(
+            action=action, prompt=prompt, **{k: v for k, v in fields.items() if v is not None}
+        )
 
-    # -- single ---------------------------------------------------------------------------------
+    # -- the drivers ----------------------------------------------------------------------------
 
-    def _progress(
-        self, run_manager: Any, tracker: _Progress, records: list[TaskRecord], elapsed: float
-    ) -> Any:
-        data = tracker.update(records, elapsed)
-        # What dispatch_custom_event does, without needing a config context: the event belongs to
-        # this run (its handlers and astream_events see it as on_custom_event).
-        child = run_manager.get_child()
-        return child.on_custom_event(PROGRESS_EVENT, data, run_id=run_manager.run_id)
+    def _iter_batch(
+        self,
+        inputs: Sequence[ImageGeneratorInput],
+        config: RunnableConfig | None,
+        return_exceptions: bool,
+        run_manager: CallbackManagerForChainRun | None,
+    ) -> Iterator[tuple[int, Outcome]]:
+        batch = _Batch(self, inputs, return_exceptions)
+        try:
+            self._submit_all(batch, config)
+            batch.check()
+            yield from batch.take_ready()
+            if batch.open:
+                for task_id, outcome in self.client.iter_outcomes(
+                    list(batch.open), on_progress=_dispatcher(run_manager)
+                ):
+                    yield batch.finished(task_id, outcome)
+        except BaseException as exc:
+            batch.ended_early(exc)
+            raise
 
-    def _generate(
-        self, value: ImageGeneratorInput, run_manager: CallbackManagerForChainRun
+    def _submit_all(self, batch: _Batch, config: RunnableConfig | None) -> None:
+        def submit(item: tuple[int, ImageRequest]) -> None:
+            index, request = item
+            if batch.stopped.is_set():
+                batch.skipped(index)
+                return
+            try:
+                batch.submitted(index, self.client.submit(request, wait=batch.wait_in_line))
+            except Exception as exc:
+                batch.submitted(index, exc)
+
+        items = batch.to_submit()
+        if len(items) <= 1:
+            for item in items:
+                submit(item)
+            return
+        self.client.ensure_pool_size(_concurrency(config, len(items)))
+        with get_executor_for_config(config) as executor:
+            try:
+                list(executor.map(submit, items))
+            except BaseException:
+                batch.stopped.set()  # queued submissions see it before they send
+                raise
+
+    async def _aiter_batch(
+        self,
+        inputs: Sequence[ImageGeneratorInput],
+        config: RunnableConfig | None,
+        return_exceptions: bool,
+        run_manager: AsyncCallbackManagerForChainRun | None,
+    ) -> AsyncIterator[tuple[int, Outcome]]:
+        batch = await asyncio.to_thread(_Batch, self, inputs, return_exceptions)
+        try:
+            await self._asubmit_all(batch, config)
+            batch.check()
+            for item in batch.take_ready():
+                yield item
+            if batch.open:
+                async for task_id, outcome in self.client.aiter_outcomes(
+                    list(batch.open), on_progress=_adispatcher(run_manager)
+                ):
+                    yield batch.finished(task_id, outcome)
+        except BaseException as exc:
+            batch.ended_early(exc)
+            raise
+
+    async def _asubmit_all(self, batch: _Batch, config: RunnableConfig | None) -> None:
+        items = batch.to_submit()
+        semaphore = asyncio.Semaphore(_concurrency(config, len(items)))
+        if len(items) > 1:
+            self.client.ensure_pool_size(_concurrency(config, len(items)))
+
+        async def submit(index: int, request: ImageRequest) -> None:
+            async with semaphore:
+                if batch.stopped.is_set():
+                    batch.skipped(index)
+                    return
+                try:
+                    result = await self.client.asubmit(request, wait=batch.wait_in_line)
+                except Exception as exc:
+                    batch.submitted(index, exc)
+                else:
+                    batch.submitted(index, result)
+
+        try:
+            await asyncio.gather(*(submit(i, r) for i, r in items))
+        except BaseException:
+            batch.stopped.set()
+            raise
+
+    # -- LangChain entry points -----------------------------------------------------------------
+
+    def _collect(
+        self,
+        inputs: list[ImageGeneratorInput],
+        run_manager: list[CallbackManagerForChainRun],
+        config: list[RunnableConfig],
+        *,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        outputs: list[Any] = [None] * len(inputs)
+        first = run_manager[0] if run_manager else None
+        for index, outcome in self._iter_batch(
+            inputs, config[0] if config else None, return_exceptions, first
+        ):
+            outputs[index] = outcome
+        return outputs
+
+    async def _acollect(
+        self,
+        inputs: list[ImageGeneratorInput],
+        run_manager: list[AsyncCallbackManagerForChainRun],
+        config: list[RunnableConfig],
+        *,
+        return_exceptions: bool = False,
+    ) -> list[Any]:
+        outputs: list[Any] = [None] * len(inputs)
+        first = run_manager[0] if run_manager else None
+        async for index, outcome in self._aiter_batch(
+            inputs, config[0] if config else None, return_exceptions, first
+        ):
+            outputs[index] = outcome
+        return outputs
+
+    def _invoke_one(
+        self,
+        value: ImageGeneratorInput,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
     ) -> ImageResult:
-        result: ImageResult = self._generate_batch([value], [run_manager], return_exceptions=False)[
-            0
-        ]
-        return result
+        return _first(self._collect([value], [run_manager], [config]))
+
+    async def _ainvoke_one(
+        self,
+        value: ImageGeneratorInput,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> ImageResult:
+        return _first(await self._acollect([value], [run_manager], [config]))
 
     def invoke(
         self, input: ImageGeneratorInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> ImageResult:
         """Generate (or edit) one image set; waits for the task. See the class docstring."""
-        return self._call_with_config(self._generate, input, config, **kwargs)
-
-    async def _agenerate(
-        self, value: ImageGeneratorInput, run_manager: AsyncCallbackManagerForChainRun
-    ) -> ImageResult:
-        results = await self._agenerate_batch([value], [run_manager], return_exceptions=False)
-        return results[0]  # type: ignore[no-any-return]
+        return self._call_with_config(self._invoke_one, input, config, **kwargs)
 
     async def ainvoke(
         self, input: ImageGeneratorInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> ImageResult:
         """Async :meth:`invoke`: never blocks the event loop while the task runs."""
-        return await self._acall_with_config(self._agenerate, input, config, **kwargs)
-
-    # -- batch ----------------------------------------------------------------------------------
-
-    def _submit_one(self, value: ImageGeneratorInput) -> ImageResult:
-        return self.client.submit(self.to_request(value), wait=self.client.mode == "sync")
-
-    def _generate_batch(
-        self,
-        inputs: Sequence[ImageGeneratorInput],
-        run_manager: Sequence[CallbackManagerForChainRun],
-        config: Sequence[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = True,
-    ) -> list[Any]:
-        outputs: list[Any] = [None] * len(inputs)
-
-        def submit(index: int) -> None:
-            try:
-                outputs[index] = self._submit_one(inputs[index])
-            except Exception as exc:
-                if not return_exceptions:
-                    raise
-                outputs[index] = exc
-
-        if len(inputs) == 1:
-            submit(0)
-        else:
-            self.client.ensure_pool_size(_concurrency(config, len(inputs)))
-            with get_executor_for_config(config[0] if config else None) as executor:
-                list(executor.map(submit, range(len(inputs))))
-        return self._collect(outputs, run_manager[0], return_exceptions)
-
-    def _collect(self, outputs: list[Any], manager: Any, return_exceptions: bool) -> list[Any]:
-        # With a callback_url the API delivers the result there: nothing to poll.
-        pending = [o.task_id for o in outputs if _is_pending(o) and not self.callback_url]
-        if pending:
-            tracker = _Progress(pending)
-            polled = self.client.poll_tasks(
-                pending,
-                return_exceptions=return_exceptions,
-                on_round=lambda records, elapsed: self._progress(
-                    manager, tracker, records, elapsed
-                ),
-            )
-            done = dict(zip(pending, polled, strict=True))
-            outputs = [done[o.task_id] if _is_pending(o) else o for o in outputs]
-        return outputs
+        return await self._acall_with_config(self._ainvoke_one, input, config, **kwargs)
 
     def batch(
         self,
@@ -269,55 +472,16 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         return_exceptions: bool = False,
         **kwargs: Any | None,
     ) -> list[ImageResult]:
-        """Submit every input (``max_concurrency`` from ``config`` bounds submissions in flight),
-        then poll all pending tasks together with ``retrieve_batch``. Results in input order.
-        ``return_exceptions=True`` puts each failure in its slot instead of raising.
+        """Validate every input, submit them (``max_concurrency`` bounds submissions in flight),
+        then wait for all on the shared poller. Results in input order. ``return_exceptions``:
+        ``False`` -> a bad input raises before anything is sent and the first failure raises at
+        once (naming the siblings' task_ids); ``True`` -> each failure in its slot.
         """
         if not inputs:
             return []
         return self._batch_with_config(
-            self._generate_batch, inputs, config, return_exceptions=return_exceptions, **kwargs
+            self._collect, inputs, config, return_exceptions=return_exceptions, **kwargs
         )
-
-    async def _agenerate_batch(
-        self,
-        inputs: Sequence[ImageGeneratorInput],
-        run_manager: Sequence[AsyncCallbackManagerForChainRun],
-        config: Sequence[RunnableConfig] | None = None,
-        *,
-        return_exceptions: bool = True,
-    ) -> list[Any]:
-        limit = (config[0].get("max_concurrency") if config else None) or len(inputs)
-        semaphore = asyncio.Semaphore(limit)
-        if len(inputs) > 1:
-            self.client.ensure_pool_size(_concurrency(config, len(inputs)))
-
-        async def submit(value: ImageGeneratorInput) -> Any:
-            async with semaphore:
-                request = await asyncio.to_thread(self.to_request, value)
-                return await self.client.asubmit(request, wait=self.client.mode == "sync")
-
-        outputs: list[Any] = list(
-            await asyncio.gather(*(submit(v) for v in inputs), return_exceptions=return_exceptions)
-        )
-        for output in outputs:
-            if isinstance(output, BaseException) and not isinstance(output, Exception):
-                raise output
-        # With a callback_url the API delivers the result there: nothing to poll.
-        pending = [o.task_id for o in outputs if _is_pending(o) and not self.callback_url]
-        if pending:
-            manager = run_manager[0]
-            tracker = _Progress(pending)
-
-            async def on_round(records: list[TaskRecord], elapsed: float) -> None:
-                await self._progress(manager, tracker, records, elapsed)
-
-            polled = await self.client.apoll_tasks(
-                pending, return_exceptions=return_exceptions, on_round=on_round
-            )
-            done = dict(zip(pending, polled, strict=True))
-            outputs = [done[o.task_id] if _is_pending(o) else o for o in outputs]
-        return outputs
 
     async def abatch(
         self,
@@ -327,44 +491,114 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         return_exceptions: bool = False,
         **kwargs: Any | None,
     ) -> list[ImageResult]:
-        """Async :meth:`batch`: submissions bounded by ``max_concurrency``, one poll loop."""
+        """Async :meth:`batch`."""
         if not inputs:
             return []
         return await self._abatch_with_config(
-            self._agenerate_batch, inputs, config, return_exceptions=return_exceptions, **kwargs
+            self._acollect, inputs, config, return_exceptions=return_exceptions, **kwargs
         )
 
+    def batch_as_completed(  # type: ignore[override]
+        self,
+        inputs: Sequence[ImageGeneratorInput],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> Iterator[tuple[int, ImageResult | Exception]]:
+        """Yield ``(index, result)`` as each task finishes (within about one poll interval),
+        after validating every input and submitting them all. Each input has its own run
+        (callbacks, tracing). ``break`` stops waiting (the tasks keep running; their ids are
+        logged at WARNING) and submits nothing new.
+        """
+        if not inputs:
+            return
+        configs = get_config_list(config, len(inputs))
+        runs = [
+            get_callback_manager_for_config(c).on_chain_start(
+                None, value, name=c.get("run_name") or self.get_name(), run_id=c.pop("run_id", None)
+            )
+            for value, c in zip(inputs, configs, strict=True)
+        ]
+        open_runs = dict(enumerate(runs))
+        try:
+            for index, outcome in self._iter_batch(inputs, configs[0], return_exceptions, runs[0]):
+                run = open_runs.pop(index)
+                if isinstance(outcome, BaseException):
+                    run.on_chain_error(outcome)
+                else:
+                    run.on_chain_end(outcome)
+                yield index, outcome  # type: ignore[misc]
+        except BaseException as exc:
+            for run in open_runs.values():
+                run.on_chain_error(exc)
+            raise
 
-def _is_pending(output: object) -> bool:
-    return isinstance(output, ImageResult) and output.status == "pending"
+    async def abatch_as_completed(  # type: ignore[override]
+        self,
+        inputs: Sequence[ImageGeneratorInput],
+        config: RunnableConfig | Sequence[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> AsyncIterator[tuple[int, ImageResult | Exception]]:
+        """Async :meth:`batch_as_completed`."""
+        if not inputs:
+            return
+        configs = get_config_list(config, len(inputs))
+        runs = [
+            await get_async_callback_manager_for_config(c).on_chain_start(
+                None, value, name=c.get("run_name") or self.get_name(), run_id=c.pop("run_id", None)
+            )
+            for value, c in zip(inputs, configs, strict=True)
+        ]
+        open_runs = dict(enumerate(runs))
+        try:
+            async for index, outcome in self._aiter_batch(
+                inputs, configs[0], return_exceptions, runs[0]
+            ):
+                run = open_runs.pop(index)
+                if isinstance(outcome, BaseException):
+                    await run.on_chain_error(outcome)
+                else:
+                    await run.on_chain_end(outcome)
+                yield index, outcome  # type: ignore[misc]
+        except BaseException as exc:
+            for run in open_runs.values():
+                await run.on_chain_error(exc)
+            raise
 
 
-def _concurrency(config: Sequence[RunnableConfig] | None, n_inputs: int) -> int:
-    """Requests a batch may have in flight: ``max_concurrency``, else the size of a default
+def _first(outputs: list[Any]) -> ImageResult:
+    result: ImageResult = outputs[0]
+    return result
+
+
+def _dispatcher(run_manager: CallbackManagerForChainRun | None) -> Any:
+    if run_manager is None:
+        return None
+
+    def dispatch(payload: dict[str, Any]) -> None:
+        run_manager.get_child().on_custom_event(PROGRESS_EVENT, payload, run_id=run_manager.run_id)
+
+    return dispatch
+
+
+def _adispatcher(run_manager: AsyncCallbackManagerForChainRun | None) -> Any:
+    if run_manager is None:
+        return None
+
+    async def dispatch(payload: dict[str, Any]) -> None:
+        await run_manager.get_child().on_custom_event(
+            PROGRESS_EVENT, payload, run_id=run_manager.run_id
+        )
+
+    return dispatch
+
+
+def _concurrency(config: RunnableConfig | None, n_inputs: int) -> int:
+    """Submissions in flight: ``max_concurrency``, else the size of a default
     ``ThreadPoolExecutor`` (what ``batch`` and ``asyncio.to_thread`` use), at most one per input.
     """
-    limit = config[0].get("max_concurrency") if config else None
-    return min(n_inputs, limit or min(32, (os.cpu_count() or 1) + 4))
-
-
-class _Progress:
-    """The payload of the ``nano_banana_progress`` event: the status of every polled task."""
-
-    def __init__(self, task_ids: Sequence[str]) -> None:
-        self.round = 0
-        self.statuses: dict[str, str] = dict.fromkeys(task_ids, "pending")
-
-    def update(self, records: Sequence[TaskRecord], elapsed: float) -> dict[str, Any]:
-        self.round += 1
-        for record in records:
-            if record.id in self.statuses:
-                self.statuses[record.id] = record.status
-        counts = {status: 0 for status in ("pending", "succeeded", "failed")}
-        for status in self.statuses.values():
-            counts[status] = counts.get(status, 0) + 1
-        return {
-            "round": self.round,
-            "elapsed": round(elapsed, 3),
-            "tasks": dict(self.statuses),
-            **counts,
-        }
+    limit = config.get("max_concurrency") if config else None
+    return max(1, min(n_inputs, limit or min(32, (os.cpu_count() or 1) + 4)))

@@ -1,40 +1,52 @@
 """LangChain tools: ``nano_banana_generate``, ``nano_banana_edit``, ``nano_banana_task``, and the
 toolkit that shares one client between them. No HTTP code here: everything goes through
-:class:`~langchain_nanobanana.client.NanoBananaClient`. Over 400 lines because each tool carries
-its LLM-visible input schema, its sync and async run and its user docstring side by side.
+:class:`~langchain_nanobanana.client.NanoBananaClient`, and every request is built and checked by
+:class:`~langchain_nanobanana.models.ImageRequest` (the input schemas use its types).
 
 Every tool uses ``response_format="content_and_artifact"``: the content is short text for the
 model (status, ids, image URLs; never base64, never account fields), optionally followed by
 standard image content blocks (``include_image_blocks=True``); the artifact is the
-:class:`~langchain_nanobanana.results.ImageResult`.
+:class:`~langchain_nanobanana.results.ImageResult` (a list of them for ``task_ids``).
 
-Errors the model can fix (bad arguments, 400, 429, a failed task, an image it may not use) come
-back as a ``ToolMessage`` with ``status="error"`` whose text names the field, the bad value and
-the allowed values, and keeps ``task_id`` / ``trace_id``. Authentication and configuration
-errors raise.
+Who handles which error (SPEC "Clarifications"): back to the model as a ``ToolMessage`` with
+``status="error"`` — its own bad arguments, 400, 429, a failed task, content moderation, a wait
+that timed out (with the task_id and "look it up with nano_banana_task"); raised — authentication,
+balance, permission (``disabled``), configuration, ``SubmissionUncertainError`` (the model must not
+resubmit) and server or connection errors after retries. A paid result is never turned into an
+exception by a later local step (download, content blocks): the tool returns it with a note.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
+from langchain_nanobanana._config import build_client, check_fixed_fields, refuse_unknown
+from langchain_nanobanana._inputs import to_image_urls
 from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import (
     BadRequestError,
+    ContentModerationError,
     InvalidImageError,
     NanoBananaAPIError,
     RateLimitError,
-    SubmissionUncertainError,
     TaskFailedError,
     TaskTimeoutError,
 )
-from langchain_nanobanana.images import to_image_urls
 from langchain_nanobanana.models import (
     ASPECT_RATIOS,
     MAX_COUNT,
@@ -43,6 +55,7 @@ from langchain_nanobanana.models import (
     ImageRequest,
     Resolution,
 )
+from langchain_nanobanana.progress import PROGRESS_EVENT
 from langchain_nanobanana.results import ImageResult
 
 __all__ = [
@@ -56,61 +69,74 @@ __all__ = [
     "format_validation_error",
 ]
 
+logger = logging.getLogger(__name__)
+
 #: Errors whose message helps the model correct its call (returned as a tool message).
 _MODEL_FIXABLE = (
     BadRequestError,
     RateLimitError,
     TaskFailedError,
     TaskTimeoutError,
-    SubmissionUncertainError,
+    ContentModerationError,
     InvalidImageError,
+    ValidationError,
 )
 
-ToolOutput = tuple[str | list[str | dict[str, Any]], ImageResult]
+ToolOutput = tuple[Any, Any]
+_Count = Annotated[int, Strict()]
 
 
-class GenerateInput(BaseModel):
-    """Arguments the model gives ``nano_banana_generate``."""
-
+class _SizeInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(
-        description="Detailed description of the image: subject, setting, style, lighting, "
-        "camera and mood."
-    )
     aspect_ratio: AspectRatio | None = Field(
         default=None, description="Width:height of the image. Default 1:1."
     )
     resolution: Resolution | None = Field(
         default=None, description="1K (default), 2K or 4K; 2K/4K only with capable models."
     )
-    count: int | None = Field(
+    count: _Count | None = Field(
         default=None, ge=1, le=MAX_COUNT, description="How many images, 1-4. Default 1."
     )
 
 
-class EditInput(BaseModel):
-    """Arguments the model gives ``nano_banana_edit``."""
+class GenerateInput(_SizeInput):
+    """Arguments the model gives ``nano_banana_generate``."""
 
-    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(
+        description="Detailed description of the image: subject, setting, style, lighting, "
+        "camera and mood."
+    )
+
+
+class EditInput(_SizeInput):
+    """Arguments the model gives ``nano_banana_edit``."""
 
     prompt: str = Field(description="What to change, or how to combine the images.")
     image_urls: list[str] = Field(
         min_length=1,
         description="Images to edit: http(s) URLs (e.g. from nano_banana_generate) or "
-        "data:image/...;base64 URIs. The first image sets the output size.",
-    )
-    count: int | None = Field(
-        default=None, ge=1, le=MAX_COUNT, description="How many images, 1-4. Default 1."
+        "data:image/...;base64 URIs.",
     )
 
 
 class TaskInput(BaseModel):
-    """Arguments the model gives ``nano_banana_task``."""
+    """Arguments the model gives ``nano_banana_task``: ``task_id`` or ``task_ids``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str = Field(min_length=1, description="task_id returned by an earlier image call.")
+    task_id: str | None = Field(
+        default=None, min_length=1, description="task_id returned by an earlier image call."
+    )
+    task_ids: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1, description="Several task_ids to look up at once."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TaskInput:
+        if (self.task_id is None) == (self.task_ids is None):
+            raise ValueError("give exactly one of task_id (one id) or task_ids (a list of ids)")
+        return self
 
 
 _ALLOWED_BY_FIELD = {
@@ -120,6 +146,7 @@ _ALLOWED_BY_FIELD = {
     "image_urls": "a list of at least one http(s) URL or data:image/...;base64 URI",
     "prompt": "a non-empty text",
     "task_id": "the task_id string returned by an image call",
+    "task_ids": "a list of task_id strings returned by image calls",
 }
 
 
@@ -154,8 +181,14 @@ def format_validation_error(error: ValidationError) -> str:
 class _NanoBananaTool(BaseTool):
     """Shared fields and plumbing of the Nano Banana tools (not LLM-visible)."""
 
-    client: NanoBananaClient = Field(default_factory=NanoBananaClient, exclude=True, repr=False)
-    """The HTTP client (default: from ``ACEDATACLOUD_API_TOKEN`` / ``..._BASE_URL``)."""
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    client: NanoBananaClient = Field(default=None, exclude=True, repr=False)  # type: ignore[assignment]
+    """The HTTP client (default: built from ``api_token`` / ``base_url`` or the environment)."""
+    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """Token for the default client (``SecretStr``; default ``$ACEDATACLOUD_API_TOKEN``)."""
+    base_url: str | None = None
+    """Base URL for the default client (default ``$ACEDATACLOUD_API_BASE_URL``)."""
     include_image_blocks: bool = False
     """Append standard image content blocks to the tool message (off: several chat APIs reject
     images in tool messages, and images cost tokens)."""
@@ -163,16 +196,42 @@ class _NanoBananaTool(BaseTool):
     handle_tool_error: bool | str | Any = True
     handle_validation_error: bool | str | Any = format_validation_error
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        refuse_unknown(cls.__name__, data, cls.model_fields)
+        return data
 
-    def _content(self, result: ImageResult, extra: str = "") -> str | list[str | dict[str, Any]]:
+    @model_validator(mode="after")
+    def _configure(self) -> _NanoBananaTool:
+        check_fixed_fields(
+            type(self).__name__,
+            model=getattr(self, "model", None),
+            callback_url=getattr(self, "callback_url", None),
+        )
+        client = build_client(type(self).__name__, self.client, self.api_token, self.base_url)
+        object.__setattr__(self, "client", client)
+        return self
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """``api_token`` is read from ``ACEDATACLOUD_API_TOKEN`` when deserialized."""
+        return {"api_token": "ACEDATACLOUD_API_TOKEN"}
+
+    def _content(self, result: ImageResult, extra: str = "") -> Any:
         text = result.to_text() + extra
         if not self.include_image_blocks or not result.images:
             return text
-        return [{"type": "text", "text": text}, *result.to_content_blocks()]
+        try:
+            blocks = result.to_content_blocks()
+        except Exception as exc:  # the result was paid for: never lose it to a local step
+            return text + _note(result, f"image blocks could not be built ({exc})")
+        return [{"type": "text", "text": text}, *blocks]
 
     @staticmethod
-    def _fixable(exc: Exception) -> ToolException:
+    def _fixable(exc: BaseException) -> ToolException:
+        if isinstance(exc, ValidationError):
+            return ToolException(format_validation_error(exc))
         if isinstance(exc, RateLimitError):
             wait = f"{exc.retry_after:g} s" if exc.retry_after is not None else "a little"
             return ToolException(f"{exc}. Rate limited: wait {wait} before calling again.")
@@ -181,11 +240,27 @@ class _NanoBananaTool(BaseTool):
                 f"{exc}. Do not submit it again: look it up later with "
                 f"nano_banana_task(task_id={exc.task_id!r})."
             )
+        if isinstance(exc, ContentModerationError):
+            return ToolException(
+                f"{exc}. The prompt or an image was refused by content moderation: rephrase "
+                "the prompt (or use other images) and call again."
+            )
         return ToolException(str(exc))
+
+    def _progress(self, run_manager: Any) -> Any:
+        if run_manager is None:
+            return None
+        return lambda payload: run_manager.on_custom_event(
+            PROGRESS_EVENT, payload, run_id=run_manager.run_id
+        )
+
+
+def _note(result: ImageResult, what: str) -> str:
+    return f"\nNote: {what}; the images above are still available (task_id={result.task_id})."
 
 
 class _ImageTool(_NanoBananaTool):
-    """Fields shared by the generate and edit tools."""
+    """Fields and the one run path shared by the generate and edit tools."""
 
     model: str | None = None
     """Model for every call (``MODELS``); ``None`` uses the API default ``nano-banana``."""
@@ -197,8 +272,19 @@ class _ImageTool(_NanoBananaTool):
     """When set, finished images are also saved there and the content lists the files."""
     metadata: dict[str, Any] | None = Field(default_factory=lambda: {"billable": True})
 
-    def _request(self, **fields: Any) -> ImageRequest:
+    def _build(self, fields: dict[str, Any]) -> ImageRequest:
+        """The request for one call (local files read here, in a worker thread when async)."""
         fields = {k: v for k, v in fields.items() if v is not None}
+        if "image_urls" in fields:
+            allowed = getattr(self, "allowed_image_dir", None)
+            fields["image_urls"] = to_image_urls(
+                fields["image_urls"],
+                allowed_image_dir=allowed,
+                allow_local_paths=allowed is not None,
+            )
+            fields["action"] = "edit"
+        else:
+            fields["action"] = "generate"
         if self.model is not None:
             fields["model"] = self.model
         if self.callback_url is not None:
@@ -208,23 +294,53 @@ class _ImageTool(_NanoBananaTool):
     def _saved(self, result: ImageResult) -> str:
         if not self.download_dir or not result.images:
             return ""
-        paths = result.download(self.download_dir, session=self.client.session)
+        try:
+            paths = self.client.download(result, self.download_dir)
+        except Exception as exc:  # the result was paid for: never lose it to a local step
+            logger.warning("Download of task %s failed: %s", result.task_id, exc)
+            return _note(result, f"saving to {self.download_dir!r} failed ({exc})")
         return "\nSaved to: " + ", ".join(str(p) for p in paths)
 
-    def _finish(self, request: ImageRequest) -> ToolOutput:
+    def _call(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
-            result = self.client.submit(request, wait=self.wait)
+            request = self._build(fields)
+            result = self.client.submit(request, wait=False)
+            if result.status == "pending" and self.wait and request.callback_url is None:
+                assert result.task_id is not None
+                result = _first_result(
+                    self.client.iter_outcomes(
+                        [result.task_id], on_progress=self._progress(run_manager)
+                    )
+                )
+            else:
+                result.raise_for_status()
         except _MODEL_FIXABLE as exc:
             raise self._fixable(exc) from exc
         return self._content(result, self._saved(result)), result
 
-    async def _afinish(self, request: ImageRequest) -> ToolOutput:
+    async def _acall(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
-            result = await self.client.asubmit(request, wait=self.wait)
+            request = await asyncio.to_thread(self._build, fields)
+            result = await self.client.asubmit(request, wait=False)
+            if result.status == "pending" and self.wait and request.callback_url is None:
+                assert result.task_id is not None
+                outcomes = self.client.aiter_outcomes(
+                    [result.task_id], on_progress=self._progress(run_manager)
+                )
+                result = _first_result([o async for o in outcomes])
+            else:
+                result.raise_for_status()
         except _MODEL_FIXABLE as exc:
             raise self._fixable(exc) from exc
-        saved = await asyncio.to_thread(self._saved, result)
-        return self._content(result, saved), result
+        return self._content(result, await asyncio.to_thread(self._saved, result)), result
+
+
+def _first_result(outcomes: Any) -> ImageResult:
+    for _, outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome  # type: ignore[no-any-return]
+    raise AssertionError("unreachable: a wait always ends with an outcome")
 
 
 class NanoBananaGenerateTool(_ImageTool):
@@ -269,14 +385,8 @@ class NanoBananaGenerateTool(_ImageTool):
         count: int | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> ToolOutput:
-        request = self._request(
-            action="generate",
-            prompt=prompt,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            count=count,
-        )
-        return self._finish(request)
+        fields = dict(prompt=prompt, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
+        return self._call(fields, run_manager)
 
     async def _arun(
         self,
@@ -286,14 +396,8 @@ class NanoBananaGenerateTool(_ImageTool):
         count: int | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> ToolOutput:
-        request = self._request(
-            action="generate",
-            prompt=prompt,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            count=count,
-        )
-        return await self._afinish(request)
+        fields = dict(prompt=prompt, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
+        return await self._acall(fields, run_manager)
 
 
 class NanoBananaEditTool(_ImageTool):
@@ -306,7 +410,8 @@ class NanoBananaEditTool(_ImageTool):
 
             tool = NanoBananaEditTool(allowed_image_dir="./inputs")  # local files only there
 
-    LLM-visible args: ``prompt``, ``image_urls`` (1..n), ``count?``. ``image_urls`` items are
+    LLM-visible args: ``prompt``, ``image_urls`` (1..n), ``aspect_ratio?``, ``resolution?``,
+    ``count?``. ``image_urls`` items are
     http(s) URLs or image data URIs; a local path is accepted only when the developer set
     ``allowed_image_dir`` and the path resolves inside it (symlinks and ``..`` resolved first).
     """
@@ -321,89 +426,105 @@ class NanoBananaEditTool(_ImageTool):
     allowed_image_dir: str | None = None
     """Folder the model may name local image files from; ``None`` (default) refuses paths."""
 
-    def _edit_request(self, prompt: str, image_urls: list[str], count: int | None) -> ImageRequest:
-        urls = to_image_urls(
-            image_urls,
-            allowed_image_dir=self.allowed_image_dir,
-            allow_local_paths=self.allowed_image_dir is not None,
-        )
-        return self._request(action="edit", prompt=prompt, image_urls=urls, count=count)
-
     def _run(
         self,
         prompt: str,
         image_urls: list[str],
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
         count: int | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> ToolOutput:
-        try:
-            request = self._edit_request(prompt, image_urls, count)
-        except InvalidImageError as exc:
-            raise self._fixable(exc) from exc
-        return self._finish(request)
+        fields = dict(
+            prompt=prompt,
+            image_urls=image_urls,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+        )
+        return self._call(fields, run_manager)
 
     async def _arun(
         self,
         prompt: str,
         image_urls: list[str],
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
         count: int | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> ToolOutput:
-        try:
-            request = await asyncio.to_thread(self._edit_request, prompt, image_urls, count)
-        except InvalidImageError as exc:
-            raise self._fixable(exc) from exc
-        return await self._afinish(request)
+        fields = dict(
+            prompt=prompt,
+            image_urls=image_urls,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+        )
+        return await self._acall(fields, run_manager)
 
 
 class NanoBananaTaskTool(_NanoBananaTool):
-    """Look up an image task by ``task_id`` (``POST /nano-banana/tasks``, ``retrieve``).
+    """Look up image tasks by ``task_id`` or ``task_ids`` (``POST /nano-banana/tasks``).
 
     For results submitted with ``wait=False`` or a ``callback_url``. Not billable. The content
-    says whether the task is still running, failed (code and message) or finished (URLs).
+    says whether each task is still running, failed (code and message) or finished (URLs);
+    ``task_ids`` are read with ``retrieve_batch`` (50 per request) and the artifact is then a
+    list of results, in the order given.
     """
 
     name: str = "nano_banana_task"
     description: str = (
-        "Look up an earlier image task by its task_id: says whether it is still running, "
-        "failed, or finished, and gives the image URLs when finished."
+        "Look up earlier image tasks by task_id (or several at once with task_ids): says "
+        "whether each is still running, failed, or finished, and gives the image URLs when "
+        "finished."
     )
     args_schema: type[BaseModel] = TaskInput
 
-    @staticmethod
-    def _unknown_task(task_id: str, exc: NanoBananaAPIError) -> ToolException:
-        """A 404 means the model passed a task_id that does not exist: it can fix that."""
-        return ToolException(
-            f"task_id={task_id!r} was not found; use {_ALLOWED_BY_FIELD['task_id']} ({exc})"
-        )
+    def _lookup(self, task_id: str | None, task_ids: list[str] | None) -> ToolOutput:
+        try:
+            if task_id is not None:
+                result = self.client.get_task(task_id).to_result()
+                return self._content(result), result
+            assert task_ids is not None
+            records = {r.id: r for r in self.client.get_tasks(task_ids)}
+        except _MODEL_FIXABLE as exc:
+            raise self._fixable(exc) from exc
+        except NanoBananaAPIError as exc:
+            if exc.status_code != 404:
+                raise
+            raise ToolException(
+                f"task_id={task_id!r} was not found; use {_ALLOWED_BY_FIELD['task_id']} ({exc})"
+            ) from exc
+        results = [
+            records[t].to_result()
+            if t in records
+            else ImageResult(status="failed", task_id=t, error=_unknown())
+            for t in task_ids
+        ]
+        text = "\n\n".join(r.to_text() for r in results)
+        return text, results
 
     def _run(
-        self, task_id: str, run_manager: CallbackManagerForToolRun | None = None
+        self,
+        task_id: str | None = None,
+        task_ids: list[str] | None = None,
+        run_manager: CallbackManagerForToolRun | None = None,
     ) -> ToolOutput:
-        try:
-            record = self.client.get_task(task_id)
-        except _MODEL_FIXABLE as exc:
-            raise self._fixable(exc) from exc
-        except NanoBananaAPIError as exc:
-            if exc.status_code != 404:
-                raise
-            raise self._unknown_task(task_id, exc) from exc
-        result = record.to_result()
-        return self._content(result), result
+        return self._lookup(task_id, task_ids)
 
     async def _arun(
-        self, task_id: str, run_manager: AsyncCallbackManagerForToolRun | None = None
+        self,
+        task_id: str | None = None,
+        task_ids: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> ToolOutput:
-        try:
-            record = await self.client.aget_task(task_id)
-        except _MODEL_FIXABLE as exc:
-            raise self._fixable(exc) from exc
-        except NanoBananaAPIError as exc:
-            if exc.status_code != 404:
-                raise
-            raise self._unknown_task(task_id, exc) from exc
-        result = record.to_result()
-        return self._content(result), result
+        return await asyncio.to_thread(self._lookup, task_id, task_ids)
+
+
+def _unknown() -> Any:
+    from langchain_nanobanana.results import ResultError
+
+    return ResultError(code="not_found", message="no such task_id (check the id you were given)")
 
 
 class NanoBananaToolkit(BaseToolkit):
@@ -417,19 +538,35 @@ class NanoBananaToolkit(BaseToolkit):
         tools = NanoBananaToolkit(model="nano-banana-2").get_tools()
         agent = create_agent("openai:gpt-4.1", tools)
 
-    Fields: ``client``, ``model``, ``callback_url``, ``wait``, ``download_dir``,
-    ``allowed_image_dir``, ``include_image_blocks`` — passed to the tools that take them.
+    Fields: ``client`` (or ``api_token`` / ``base_url``), ``model``, ``callback_url``, ``wait``,
+    ``download_dir``, ``allowed_image_dir``, ``include_image_blocks`` — passed to the tools that
+    take them. Checked when built (unknown keywords, ``model``, ``callback_url``).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    client: NanoBananaClient = Field(default_factory=NanoBananaClient, exclude=True, repr=False)
+    client: NanoBananaClient = Field(default=None, exclude=True, repr=False)  # type: ignore[assignment]
+    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    base_url: str | None = None
     model: str | None = None
     callback_url: str | None = None
     wait: bool = True
     download_dir: str | os.PathLike[str] | None = None
     allowed_image_dir: str | os.PathLike[str] | None = None
     include_image_blocks: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        refuse_unknown(cls.__name__, data, cls.model_fields)
+        return data
+
+    @model_validator(mode="after")
+    def _configure(self) -> NanoBananaToolkit:
+        check_fixed_fields(type(self).__name__, model=self.model, callback_url=self.callback_url)
+        client = build_client(type(self).__name__, self.client, self.api_token, self.base_url)
+        object.__setattr__(self, "client", client)
+        return self
 
     def get_tools(self) -> list[BaseTool]:
         """``[NanoBananaGenerateTool, NanoBananaEditTool, NanoBananaTaskTool]``, one client."""

@@ -1,0 +1,86 @@
+"""Configuration of the LangChain components (tools, toolkit, Runnable): checked when built.
+
+A typo in a keyword (``aspect=``) is an error with "did you mean", not a silently billed default;
+fixed fields (``model``, ``callback_url``, the Runnable's ``aspect_ratio`` / ``resolution`` /
+``count``) are checked with :class:`~langchain_nanobanana.models.ImageRequest`, the one validator;
+``api_token`` / ``base_url`` build the component's client (like ``ChatOpenAI(api_key=...)``), and
+passing them together with ``client`` is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from langchain_nanobanana.models import ImageRequest
+
+__all__ = ["build_client", "check_fixed_fields", "refuse_unknown"]
+
+
+def refuse_unknown(component: str, data: Any, allowed: Iterable[str]) -> None:
+    """Raise ``TypeError`` for keys of ``data`` not in ``allowed``, with "did you mean".
+
+    Raises:
+        TypeError: Naming the component, each unknown keyword and the closest allowed names.
+
+    """
+    if not isinstance(data, Mapping):
+        return
+    names = sorted(set(allowed))
+    problems = []
+    for key in data:
+        if key in names:
+            continue
+        close = difflib.get_close_matches(str(key), names, n=2, cutoff=0.5)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        problems.append(f"{key!r}{hint}")
+    if problems:
+        raise TypeError(
+            f"{component} got unknown keyword argument(s) {', '.join(problems)}; "
+            f"allowed: {', '.join(names)}"
+        )
+
+
+def check_fixed_fields(component: str, **fields: Any) -> None:
+    """Validate developer-fixed request fields now, as ``ImageRequest`` would at call time.
+
+    Raises:
+        ValueError: Naming the component, the field, the value and what is allowed.
+
+    """
+    given = {k: v for k, v in fields.items() if v is not None}
+    if not given:
+        return
+    try:
+        ImageRequest(action="generate", prompt="configuration check", **given)
+    except ValidationError as exc:
+        lines = [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
+        raise ValueError(f"{component}: " + "; ".join(lines)) from None
+
+
+def build_client(
+    component: str,
+    client: Any,
+    api_token: SecretStr | str | None,
+    base_url: str | None,
+) -> Any:
+    """The component's client: ``client`` as given, else a new ``NanoBananaClient`` from
+    ``api_token`` / ``base_url`` (each defaulting to the environment).
+
+    Raises:
+        ValueError: ``client`` together with ``api_token`` or ``base_url``; a bad ``base_url``.
+
+    """
+    from langchain_nanobanana.client import NanoBananaClient
+
+    if client is not None:
+        if api_token is not None or base_url is not None:
+            raise ValueError(
+                f"{component}: pass either client=... or api_token=/base_url=..., not both "
+                "(the client already carries its token and base URL)"
+            )
+        return client
+    return NanoBananaClient(api_token, base_url=base_url)

@@ -1,0 +1,350 @@
+"""Answer classification: one HTTP answer (status, headers, body) becomes a result or a typed
+error, for every driver (sync, async, tools, Runnable, CLI). No I/O here.
+
+Rules and sources:
+
+* the error body ``{"success": false, "error": {"code", "message"}, "trace_id"}`` and the
+  status/code table: seed 000 ("错误处理"), seed 001;
+* ``token_expired`` / ``no_token`` (authentication), ``used_up`` and HTTP 402 (balance),
+  ``disabled`` (permission), a 403 without a known code (content moderation), and ``error``
+  given as a bare string, ``null`` or missing: the vendor SDK's error map
+  (https://pypi.org/project/acedatacloud/);
+* classification is by ``error.code`` first, then by HTTP status; a 2xx whose body says
+  ``success: false`` is classified the same way (a 200 carrying ``invalid_token`` is an
+  :class:`AuthenticationError`, not something to poll again);
+* an answer that cannot be read (not JSON, too deep, wrong types, missing ids, a redirect) is an
+  :class:`APIResponseValidationError` carrying the ``task_id`` when known: nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from langchain_nanobanana.errors import (
+    APIResponseValidationError,
+    AuthenticationError,
+    BadRequestError,
+    ContentModerationError,
+    InsufficientBalanceError,
+    NanoBananaAPIError,
+    NanoBananaError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertainError,
+)
+from langchain_nanobanana.results import ImageResult, TaskRecord, opt_str
+
+__all__ = [
+    "Answer",
+    "classify_error",
+    "decode_object",
+    "parse_retry_after",
+    "read_acknowledgement",
+    "read_batch",
+    "read_record",
+]
+
+logger = logging.getLogger(__name__)
+
+SNIPPET = 200
+"""Characters of an unreadable body kept in an error (``body`` and the message)."""
+
+#: ``error.code`` -> error class (seed 000 and the vendor SDK's map); checked before the status.
+_BY_CODE: dict[str, type[NanoBananaAPIError]] = {
+    "token_mismatched": BadRequestError,
+    "api_not_implemented": BadRequestError,
+    "invalid_token": AuthenticationError,
+    "token_expired": AuthenticationError,
+    "no_token": AuthenticationError,
+    "used_up": InsufficientBalanceError,
+    "disabled": PermissionDeniedError,
+    "too_many_requests": RateLimitError,
+    "api_error": ServerError,
+}
+#: HTTP status -> error class, when the code is unknown or missing.
+_BY_STATUS: dict[int, type[NanoBananaAPIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: InsufficientBalanceError,
+    403: ContentModerationError,
+    429: RateLimitError,
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer as the transport read it.
+
+    Attributes:
+        status: HTTP status code.
+        headers: Header names lower-cased -> value (``Retry-After`` arrives in any case).
+        body: The raw body bytes (already capped by the transport).
+        url: The URL that answered (for messages; never carries the token).
+
+    """
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    url: str = ""
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` in any case, or ``None``."""
+        return self.headers.get(name.lower())
+
+    def snippet(self) -> str:
+        """The first 200 characters of the body, decoded leniently."""
+        return self.body[: SNIPPET * 4].decode("utf-8", "replace")[:SNIPPET]
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or HTTP-date, RFC 9110 10.2.3), else ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None  # NaN -> None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def decode_object(answer: Answer, *, task_id: str | None = None, billable: bool = False) -> Any:
+    """Decode the body as JSON (any value).
+
+    Raises:
+        APIResponseValidationError: Not UTF-8 JSON, or nested too deeply to parse.
+
+    """
+    try:
+        return json.loads(answer.body)
+    except (ValueError, RecursionError) as exc:
+        what = "too deeply nested" if isinstance(exc, RecursionError) else "not JSON"
+        raise unreadable(answer, f"answer is {what}", task_id=task_id, billable=billable) from None
+
+
+def unreadable(
+    answer: Answer,
+    problem: str,
+    *,
+    task_id: str | None,
+    billable: bool,
+    trace_id: str | None = None,
+) -> APIResponseValidationError:
+    """The error for an answer we cannot read; on a submission it says the generation may have
+    run (the server took the request) and to look the task up before resubmitting.
+    """
+    hint = "; the generation may have run: look the task up before resubmitting" * billable
+    return APIResponseValidationError(
+        f"Unreadable answer from the API ({problem}): {answer.snippet()!r}{hint}",
+        status_code=answer.status,
+        task_id=task_id,
+        trace_id=trace_id,
+        body=answer.snippet(),
+    )
+
+
+def classify_error(
+    answer: Answer, data: object, *, task_id: str | None = None
+) -> NanoBananaAPIError:
+    """Map an error answer (any status, or a 2xx saying ``success: false``) to its class.
+
+    Args:
+        answer: The HTTP answer (status and headers are read).
+        data: Its decoded body (any JSON value), or ``None`` when it was not JSON.
+        task_id: The task concerned, when the caller knows it.
+
+    Returns:
+        The exception instance (not raised): by ``error.code`` first (``_BY_CODE``), then by
+        status (400, 401, 402, 403 -> moderation, 429, 5xx); anything else NanoBananaAPIError.
+
+    """
+    code: str | None = None
+    message: str | None = None
+    trace_id: str | None = None
+    body: object = answer.snippet()
+    if isinstance(data, dict):
+        body = data
+        err = data.get("error")
+        if isinstance(err, dict):
+            code, message = opt_str(err.get("code")), opt_str(err.get("message"))
+        else:
+            message = opt_str(err) or opt_str(data.get("message"))
+        trace_id = opt_str(data.get("trace_id"))
+        task_id = task_id or opt_str(data.get("task_id"))
+    elif data is None and answer.body:
+        message = f"Unexpected non-JSON answer from the API: {answer.snippet()!r}"
+    cls = _BY_CODE.get(code or "") or _BY_STATUS.get(answer.status)
+    if cls is None:
+        cls = ServerError if answer.status >= 500 else NanoBananaAPIError
+    extra: dict[str, Any] = {}
+    if cls is RateLimitError:
+        extra["retry_after"] = parse_retry_after(answer.header("retry-after"))
+    return cls(
+        message or f"HTTP {answer.status} error",
+        status_code=answer.status,
+        code=code,
+        trace_id=trace_id,
+        task_id=task_id,
+        body=body,
+        **extra,
+    )
+
+
+def _successful_object(answer: Answer, *, task_id: str | None, billable: bool) -> dict[str, Any]:
+    """The decoded JSON object of a 2xx answer that does not report an error; else raise."""
+    if 300 <= answer.status < 400:
+        location = answer.header("location") or "?"
+        raise unreadable(
+            answer,
+            f"redirect to {location[:120]!r} not followed: API requests never follow "
+            "redirects and the body is never re-sent",
+            task_id=task_id,
+            billable=billable,
+        )
+    data = None if answer.status >= 300 and not answer.body else _lenient(answer)
+    if not 200 <= answer.status < 300:
+        raise classify_error(answer, data, task_id=task_id)
+    if not isinstance(data, dict):
+        data = decode_object(answer, task_id=task_id, billable=billable)
+        if not isinstance(data, dict):
+            raise unreadable(answer, "not a JSON object", task_id=task_id, billable=billable)
+    if data.get("success") is False or (data.get("error") and data.get("success") is not True):
+        raise classify_error(answer, data, task_id=task_id)
+    return data
+
+
+def _lenient(answer: Answer) -> Any:
+    try:
+        return json.loads(answer.body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def read_acknowledgement(answer: Answer, *, in_line: bool) -> ImageResult:
+    """Read the answer to ``POST /nano-banana/images``.
+
+    Args:
+        answer: The HTTP answer.
+        in_line: True for a sync-mode submission that waited for the images (``data`` expected).
+
+    Returns:
+        ``pending`` with a ``task_id`` (async / callback acknowledgement), ``succeeded`` with
+        images, or ``failed`` (a sync generation that failed, ``success: false`` with a
+        ``task_id``: it ran).
+
+    Raises:
+        SubmissionUncertainError: A 5xx (``__cause__`` the ServerError, ``task_id`` kept when the
+            body names one): it may have run. Resolve by reading the task when the id is known.
+        APIResponseValidationError: Unreadable 2xx, or a redirect (it may have run).
+        NanoBananaAPIError: Any other error answer (by code, then status).
+
+    """
+    try:
+        data = _successful_object(answer, task_id=None, billable=True)
+    except ServerError as exc:
+        raise _uncertain(exc) from exc
+    except NanoBananaAPIError as exc:
+        ran = 200 <= exc.status_code < 300 and exc.task_id and exc.code not in _BY_CODE
+        if ran and isinstance(exc.body, dict):
+            # success: false naming its task, with a code of the task's own: it ran and failed.
+            return ImageResult.from_response(exc.body)
+        raise
+    result = ImageResult.from_response(data)
+    if result.status == "pending" and not result.task_id:
+        raise unreadable(
+            answer,
+            "no task_id in the acknowledgement",
+            task_id=None,
+            billable=True,
+            trace_id=result.trace_id,
+        )
+    if result.status == "pending" and in_line and _has_unreadable_images(data):
+        raise unreadable(
+            answer,
+            "images without a readable image_url",
+            task_id=result.task_id,
+            billable=True,
+            trace_id=result.trace_id,
+        )
+    return result
+
+
+def _uncertain(exc: ServerError) -> SubmissionUncertainError:
+    return SubmissionUncertainError(
+        f"The API answered HTTP {exc.status_code} (code={exc.code}) to the submission: "
+        f"{exc.message}",
+        task_id=exc.task_id,
+        trace_id=exc.trace_id,
+    )
+
+
+def _has_unreadable_images(data: dict[str, Any]) -> bool:
+    items = data.get("data")
+    return isinstance(items, list) and bool(items)
+
+
+def read_record(answer: Answer, *, task_id: str) -> TaskRecord:
+    """Read the answer to ``{"action": "retrieve", "id": task_id}``.
+
+    Raises:
+        APIResponseValidationError: Unreadable answer or record (``task_id`` attached).
+        NanoBananaAPIError: An error answer (by code, then status), ``task_id`` attached.
+
+    """
+    data = _successful_object(answer, task_id=task_id, billable=False)
+    try:
+        return TaskRecord.from_api(data, task_id=task_id)
+    except NanoBananaError as exc:
+        raise unreadable(answer, exc.message, task_id=task_id, billable=False) from None
+
+
+def read_batch(
+    answer: Answer, *, task_ids: list[str]
+) -> dict[str, TaskRecord | APIResponseValidationError]:
+    """Read the answer to ``{"action": "retrieve_batch", "ids": task_ids}``.
+
+    Returns:
+        task_id -> its record, for every readable item (unknown ids are simply absent); an item
+        that names one of ``task_ids`` but cannot be read maps to its error. Items without an id
+        are skipped (logged at DEBUG): one bad item never spoils the others.
+
+    Raises:
+        APIResponseValidationError: The answer is not an object with an ``items`` list.
+        NanoBananaAPIError: An error answer (by code, then status).
+
+    """
+    data = _successful_object(answer, task_id=None, billable=False)
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise unreadable(
+            answer, "retrieve_batch answer without an items list", task_id=None, billable=False
+        )
+    out: dict[str, TaskRecord | APIResponseValidationError] = {}
+    wanted = set(task_ids)
+    for item in items:
+        item_id = opt_str(item.get("id")) if isinstance(item, dict) else None
+        if item_id is None:
+            logger.debug("retrieve_batch item without an id skipped")
+            continue
+        try:
+            out[item_id] = TaskRecord.from_api(item)
+        except NanoBananaError as exc:
+            if item_id in wanted:
+                out[item_id] = unreadable(answer, exc.message, task_id=item_id, billable=False)
+    return out

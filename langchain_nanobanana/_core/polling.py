@@ -1,0 +1,169 @@
+"""The polling state, without I/O: the round schedule, what each waiter has seen, and which
+failed reads are worth another round.
+
+Schedule (vendor SDK: every 3 s up to 600 s; we start faster): the first round comes
+``poll_interval`` (default 1 s) after a task joins; the wait grows x1.5 per round up to
+``max_poll_interval`` (default 10 s) and restarts at ``poll_interval`` whenever a round sees a task
+finish or a new task joins, so tasks that finish close together are all seen within about one
+``poll_interval`` (measured in ``benchmarks/run.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from langchain_nanobanana.errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    NanoBananaError,
+    RateLimitError,
+    ServerError,
+    TaskTimeoutError,
+)
+from langchain_nanobanana.results import ImageResult
+
+__all__ = [
+    "BATCH_CHUNK",
+    "GROWTH",
+    "Outcome",
+    "RoundTimer",
+    "WaitState",
+    "chunked",
+    "is_transient",
+    "outcome_of",
+]
+
+#: Factor by which the wait between rounds grows.
+GROWTH = 1.5
+#: ``retrieve_batch`` ids per request (vendor Tasks API guide: a batch lookup; we keep it small).
+BATCH_CHUNK = 50
+
+T = TypeVar("T")
+#: What a finished wait yields for one task: its result, or the error it ended with.
+Outcome = ImageResult | BaseException
+Status = Literal["pending", "succeeded", "failed"]
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """Consecutive slices of ``items`` of at most ``size`` (>= 1) elements."""
+    for start in range(0, len(items), max(1, size)):
+        yield list(items[start : start + max(1, size)])
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed task read is worth another round: a connection problem, a 5xx, a 429
+    after the read retries, or an answer we could not read (the read is idempotent and the task
+    runs on). Authentication, balance, permission and 4xx errors end the wait at once.
+    """
+    return (
+        isinstance(
+            exc, (APIConnectionError, ServerError, RateLimitError, APIResponseValidationError)
+        )
+        or type(exc).__name__ == "ResponseTooLargeError"
+    )
+
+
+def outcome_of(result: ImageResult) -> Outcome:
+    """A finished task's outcome: the result, or the :class:`TaskFailedError` it stands for."""
+    try:
+        return result.raise_for_status()
+    except NanoBananaError as exc:
+        return exc
+
+
+class RoundTimer:
+    """When the next round is due (``time.monotonic`` seconds).
+
+    Args:
+        interval: First wait in seconds (>= 0).
+        max_interval: Largest wait in seconds.
+
+    """
+
+    def __init__(self, interval: float, max_interval: float) -> None:
+        self.interval = interval
+        self.max_interval = max(interval, max_interval)
+        self.delay = interval
+        self.due = float("inf")
+
+    def joined(self, now: float) -> None:
+        """A task joined: the next round within ``interval``; the wait restarts."""
+        self.delay = self.interval
+        self.due = min(self.due, now + self.interval)
+
+    def after_round(self, now: float, *, progress: bool) -> None:
+        """Schedule the next round after one that ended at ``now``; ``progress``: a task ended."""
+        self.delay = self.interval if progress else min(self.delay * GROWTH, self.max_interval)
+        self.due = now + self.delay
+
+    def idle(self) -> None:
+        """Nothing pending: no round is due."""
+        self.due = float("inf")
+        self.delay = self.interval
+
+
+@dataclass
+class WaitState:
+    """What one waiter (a ``poll_task``, a ``batch``, an ``as_completed``...) has seen.
+
+    Attributes:
+        task_ids: The tasks waited for, in order (duplicates kept once).
+        max_wait: Seconds this waiter waits at most, counted from ``started``.
+        outcomes: task_id -> outcome, for every task that ended.
+        statuses: task_id -> last known status (for progress events).
+        rounds: Poll rounds seen by this waiter.
+
+    """
+
+    task_ids: list[str]
+    max_wait: float
+    started: float = field(default_factory=time.monotonic)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    statuses: dict[str, Status] = field(default_factory=dict)
+    rounds: int = 0
+
+    def __post_init__(self) -> None:
+        self.task_ids = list(dict.fromkeys(self.task_ids))
+        self.statuses = dict.fromkeys(self.task_ids, "pending")
+        self.deadline = self.started + self.max_wait
+
+    def pending(self) -> list[str]:
+        """Tasks still waited for, in order."""
+        return [t for t in self.task_ids if t not in self.outcomes]
+
+    def remaining(self, now: float | None = None) -> float:
+        """Seconds left before the deadline (may be <= 0)."""
+        return self.deadline - (time.monotonic() if now is None else now)
+
+    def elapsed(self) -> float:
+        """Seconds since the wait started."""
+        return time.monotonic() - self.started
+
+    def finish(self, task_id: str, outcome: Outcome) -> bool:
+        """Record ``task_id``'s outcome; ``False`` when it was not pending here."""
+        if task_id not in self.statuses or task_id in self.outcomes:
+            return False
+        self.outcomes[task_id] = outcome
+        self.statuses[task_id] = "succeeded" if isinstance(outcome, ImageResult) else "failed"
+        return True
+
+    def progress(self) -> Any:
+        """One ``nano_banana_progress`` payload after a round (see ``progress.progress_event``)."""
+        from langchain_nanobanana.progress import progress_event
+
+        self.rounds += 1
+        return progress_event(self.rounds, self.elapsed(), self.statuses)
+
+    def time_out(self, last_errors: dict[str, BaseException]) -> Iterable[tuple[str, Outcome]]:
+        """Every pending task as a :class:`TaskTimeoutError` (the task keeps running), with
+        the last failed read, if any, as its ``__cause__``.
+        """
+        waited = self.elapsed()
+        for task_id in self.pending():
+            error = TaskTimeoutError(task_id, waited=waited)
+            error.__cause__ = last_errors.get(task_id)
+            self.finish(task_id, error)
+            yield task_id, error

@@ -6,6 +6,7 @@ Everything here talks to the loopback ``FakeNanoBananaServer``; nothing mocks ``
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
 from langchain_nanobanana import NanoBananaClient
+from langchain_nanobanana.images import sniff_image_mime
 from langchain_nanobanana.testing import FakeNanoBananaServer
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "eventually",
     "fast_client",
     "free_port",
+    "image_size",
     "invoke_tool",
     "json_bodies",
     "make_image_dirs",
@@ -122,3 +125,60 @@ def make_image_dirs(
     (allowed / inside).write_bytes(inside_png)
     (outside / "secret.png").write_bytes(secret_png)
     return allowed, outside
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Return ``(width, height)`` in pixels, best effort from the header; ``None`` when unknown.
+
+    Reads PNG (IHDR), GIF (screen descriptor), JPEG (first SOFn), WEBP (VP8/VP8L/VP8X) and BMP.
+    """
+    mime = sniff_image_mime(data)
+    try:
+        if mime == "image/png" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if mime == "image/gif":
+            return struct.unpack("<HH", data[6:10])
+        if mime == "image/bmp":
+            if struct.unpack("<I", data[14:18])[0] == 12:
+                return struct.unpack("<HH", data[18:22])
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if mime == "image/webp":
+            return _webp_size(data)
+        if mime == "image/jpeg":
+            return _jpeg_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and data[20:21] == b"\x2f":
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xDA)):  # standalone markers: no length
+            i += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None

@@ -1,0 +1,331 @@
+"""Progress of waiting image tasks: the ``nano_banana_progress`` event and ``ProgressBar``.
+
+The tools and ``NanoBananaImageGenerator`` dispatch the custom event :data:`PROGRESS_EVENT`
+(``"nano_banana_progress"``) after every poll round while they wait for tasks. It reaches callback
+handlers (``on_custom_event``), ``astream_events`` (``event == "on_custom_event"``) and LangGraph
+``stream_mode="custom"``.
+
+The payload is stable (build it with :func:`progress_event`, the one place that defines it)::
+
+    {
+        "round": 3,  # int >= 1: poll rounds this run has made so far
+        "elapsed": 8.0,  # float, seconds since this run started waiting (3 decimals)
+        "tasks": {"<task_id>": "pending"},  # every task: "pending" | "succeeded" | "failed"
+        "pending": 1,  # int: tasks still running
+        "succeeded": 0,  # int: tasks done with images
+        "failed": 0,  # int: tasks that ended without images
+    }
+
+``pending + succeeded + failed == len(tasks)``. Each event lists *all* tasks of the run, not only
+the ones that changed in that round.
+
+:class:`ProgressBar` draws those events: a ``tqdm.auto`` bar (terminal and notebook) when
+``tqdm`` is installed (``pip install 'langchain-nanobanana[progress]'``), plain lines otherwise.
+
+.. code-block:: python
+
+    from langchain_nanobanana import NanoBananaImageGenerator
+    from langchain_nanobanana.progress import ProgressBar
+
+    with ProgressBar() as bar:
+        results = NanoBananaImageGenerator().batch(prompts, config={"callbacks": [bar]})
+
+Importing this module does not import ``tqdm``; a ``ProgressBar`` imports it when built.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, Literal, TypedDict
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["PROGRESS_EVENT", "ProgressBar", "ProgressPayload", "TaskStatus", "progress_event"]
+
+#: Name of the custom event dispatched after each poll round.
+PROGRESS_EVENT = "nano_banana_progress"
+
+#: Status of one task in a progress event.
+TaskStatus = Literal["pending", "succeeded", "failed"]
+
+_STATUSES: tuple[TaskStatus, ...] = ("pending", "succeeded", "failed")
+_DONE = frozenset({"succeeded", "failed"})
+
+#: Plain-line mode prints a line when the counts change, and otherwise at most one line per this
+#: many seconds of reported ``elapsed`` (a heartbeat while nothing changes).
+_HEARTBEAT_S = 30.0
+
+
+class ProgressPayload(TypedDict):
+    """The ``nano_banana_progress`` event payload (see the module docstring)."""
+
+    round: int
+    elapsed: float
+    tasks: dict[str, TaskStatus]
+    pending: int
+    succeeded: int
+    failed: int
+
+
+def progress_event(round: int, elapsed: float, statuses: Mapping[str, str]) -> ProgressPayload:
+    """Build the ``nano_banana_progress`` payload from the status of every task being waited on.
+
+    Args:
+        round: Poll rounds made so far by this run (``int >= 0``; the first event has 1).
+        elapsed: Seconds since the run started waiting (``>= 0``); rounded to 3 decimals.
+        statuses: ``{task_id: "pending" | "succeeded" | "failed"}`` for every task of the run
+            (copied; insertion order kept).
+
+    Returns:
+        ``{"round", "elapsed", "tasks", "pending", "succeeded", "failed"}``, counts from
+        ``statuses``.
+
+    Raises:
+        ValueError: A negative ``round`` or ``elapsed``, or a status outside the three above
+            (the message names the task and the allowed values).
+
+    """
+    if isinstance(round, bool) or not isinstance(round, int) or round < 0:
+        raise ValueError(f"round must be an int >= 0, got {round!r}")
+    if not elapsed >= 0:  # also refuses NaN
+        raise ValueError(f"elapsed must be a number of seconds >= 0, got {elapsed!r}")
+    counts = dict.fromkeys(_STATUSES, 0)
+    tasks: dict[str, TaskStatus] = {}
+    for task_id, status in statuses.items():
+        if status not in counts:
+            raise ValueError(
+                f"task {task_id!r} has status {status!r}; allowed: {', '.join(_STATUSES)}"
+            )
+        counts[status] += 1
+        tasks[task_id] = status
+    return {
+        "round": round,
+        "elapsed": builtins.round(float(elapsed), 3),
+        "tasks": tasks,
+        "pending": counts["pending"],
+        "succeeded": counts["succeeded"],
+        "failed": counts["failed"],
+    }
+
+
+def _load_tqdm(use_tqdm: bool | None) -> Any:
+    """``tqdm.auto.tqdm``, or ``None`` for plain lines (see ``ProgressBar(use_tqdm=...)``)."""
+    if use_tqdm is False:
+        return None
+    try:
+        # Through importlib: tqdm ships no type stubs, and the bar is used as ``Any`` anyway.
+        module = importlib.import_module("tqdm.auto")
+    except ImportError as exc:
+        if use_tqdm:
+            raise ImportError(
+                "ProgressBar(use_tqdm=True) needs tqdm: "
+                "pip install 'langchain-nanobanana[progress]'"
+            ) from exc
+        return None
+    return module.tqdm
+
+
+class ProgressBar(BaseCallbackHandler):
+    """A callback handler that draws the ``nano_banana_progress`` events as one progress bar.
+
+    Pass it in a run's callbacks (``config={"callbacks": [bar]}``, an agent's or a chain's); it
+    reacts only to :data:`PROGRESS_EVENT`. Events of several runs (a ``batch``, several tools
+    called in parallel, several agents) add up in one bar, keyed by ``task_id``: the total is the
+    number of distinct tasks seen, the count done is those ``"succeeded"`` or ``"failed"`` (a task
+    once done stays done, whatever a later event of another run says).
+
+    With ``tqdm`` (``pip install 'langchain-nanobanana[progress]'``): a ``tqdm.auto`` bar — a
+    text bar in a terminal, a widget in Jupyter — created at the first event, ``n`` = tasks done,
+    ``total`` = tasks seen, postfix ``failed=<count>, waited=<seconds>s``. Without it: one line
+    per change to ``file``, e.g. ``nano-banana: 12/64 done (1 failed), 52 pending, 8.0 s``; while
+    nothing changes at most one line per 30 s of reported wait; never more than one line per event
+    (one event per poll round of a run).
+
+    Works for sync and async runs: LangChain calls a sync handler's ``on_custom_event`` for async
+    runs too; ``run_inline = True`` has it draw on the event loop's thread (a cheap write) so the
+    events keep their order. Thread-safe (parallel tools dispatch from several threads).
+
+    Args:
+        file: Text stream to write to (default ``None``: ``sys.stderr`` at the time of writing).
+            ``tqdm`` in a notebook draws a widget and ignores it.
+        desc: Label in front of the bar or line (default ``"nano-banana"``).
+        use_tqdm: ``None`` (default): ``tqdm.auto`` when ``tqdm`` is importable, else plain
+            lines; ``True``: ``tqdm`` or ``ImportError``; ``False``: plain lines.
+        leave: Keep the finished ``tqdm`` bar on screen after :meth:`close` (default ``True``);
+            plain lines always stay.
+
+    Raises:
+        ImportError: ``use_tqdm=True`` and ``tqdm`` is not installed (names the ``progress``
+            extra).
+
+    Close it (:meth:`close`, or use it as a context manager) when the runs are done; events after
+    ``close()`` are ignored.
+
+    .. code-block:: python
+
+        with ProgressBar(use_tqdm=False) as bar:
+            agent.invoke({"messages": [...]}, config={"callbacks": [bar]})
+        # nano-banana: 0/2 done, 2 pending, 2.0 s
+        # nano-banana: 2/2 done, 0 pending, 9.1 s
+
+    """
+
+    run_inline: bool = True
+
+    def __init__(
+        self,
+        *,
+        file: IO[str] | None = None,
+        desc: str = "nano-banana",
+        use_tqdm: bool | None = None,
+        leave: bool = True,
+    ) -> None:
+        self.file = file
+        self.desc = desc
+        self.leave = leave
+        self._tqdm_cls = _load_tqdm(use_tqdm)
+        self._bar: Any = None
+        self._lock = threading.Lock()
+        self._tasks: dict[str, str] = {}
+        self._elapsed = 0.0
+        self._printed: tuple[int, int, int] | None = None  # (total, done, failed) of last line
+        self._printed_elapsed = 0.0
+        self._closed = False
+
+    @property
+    def uses_tqdm(self) -> bool:
+        """Whether this bar draws with ``tqdm`` (else plain lines)."""
+        return self._tqdm_cls is not None
+
+    @property
+    def tasks(self) -> dict[str, str]:
+        """A copy of the aggregated ``{task_id: status}`` of every task seen so far."""
+        with self._lock:
+            return dict(self._tasks)
+
+    @property
+    def elapsed(self) -> float:
+        """The longest wait reported by any run so far, in seconds (``0.0`` before any event)."""
+        return self._elapsed
+
+    def on_custom_event(
+        self,
+        name: str,
+        data: Any,
+        *,
+        run_id: UUID,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Draw ``data`` when ``name`` is :data:`PROGRESS_EVENT`; ignore any other event."""
+        if name == PROGRESS_EVENT:
+            self.update(data)
+
+    def update(self, payload: Mapping[str, Any]) -> None:
+        """Merge one ``nano_banana_progress`` payload and redraw (no-op after :meth:`close`).
+
+        For code that polls outside a LangChain run (a CLI, a script) and builds payloads with
+        :func:`progress_event`.
+
+        Args:
+            payload: The event payload (see the module docstring); only ``tasks`` and
+                ``elapsed`` are read.
+
+        Raises:
+            ValueError: ``payload`` has no ``tasks`` mapping or a non-numeric ``elapsed``.
+                (Inside a run LangChain logs a handler's error as a warning; the run goes on.)
+
+        """
+        tasks = payload.get("tasks") if isinstance(payload, Mapping) else None
+        if not isinstance(tasks, Mapping):
+            raise ValueError(f"not a {PROGRESS_EVENT} payload (no 'tasks' mapping): {payload!r}")
+        try:
+            elapsed = float(payload.get("elapsed", 0.0))
+        except (TypeError, ValueError):
+            raise ValueError(f"'elapsed' must be seconds, got {payload.get('elapsed')!r}") from None
+        with self._lock:
+            if self._closed:
+                return
+            for task_id, status in tasks.items():
+                if self._tasks.get(str(task_id)) in _DONE and status not in _DONE:
+                    continue  # a stale "pending" from another run never undoes a result
+                self._tasks[str(task_id)] = str(status)
+            self._elapsed = max(self._elapsed, elapsed)
+            if self._tqdm_cls is not None:
+                self._draw_tqdm()
+            else:
+                self._draw_line()
+
+    def _counts(self) -> tuple[int, int, int]:
+        total = len(self._tasks)
+        failed = sum(1 for status in self._tasks.values() if status == "failed")
+        done = failed + sum(1 for status in self._tasks.values() if status == "succeeded")
+        return total, done, failed
+
+    def _draw_tqdm(self) -> None:
+        total, done, failed = self._counts()
+        bar = self._bar
+        if bar is None:
+            bar = self._bar = self._tqdm_cls(
+                total=total,
+                desc=self.desc,
+                unit="task",
+                file=self.file if self.file is not None else sys.stderr,
+                leave=self.leave,
+            )
+        elif bar.total != total:
+            # ``reset`` is tqdm's way to change the total (it also resizes the notebook widget).
+            bar.reset(total=total)
+        if done != bar.n:
+            bar.update(done - bar.n)
+        bar.set_postfix(failed=failed, waited=f"{self._elapsed:.1f}s", refresh=False)
+        bar.refresh()
+
+    def _draw_line(self) -> None:
+        state = self._counts()
+        changed = state != self._printed
+        if not changed and self._elapsed - self._printed_elapsed < _HEARTBEAT_S:
+            return
+        total, done, failed = state
+        failed_note = f" ({failed} failed)" if failed else ""
+        line = (
+            f"{self.desc}: {done}/{total} done{failed_note}, {total - done} pending, "
+            f"{self._elapsed:.1f} s"
+        )
+        file = self.file if self.file is not None else sys.stderr
+        print(line, file=file, flush=True)
+        self._printed, self._printed_elapsed = state, self._elapsed
+
+    def close(self) -> None:
+        """Finish the bar (``tqdm``: final redraw, kept if ``leave``); later events are ignored.
+
+        Idempotent.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            bar, self._bar = self._bar, None
+        if bar is not None:
+            bar.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from langchain_nanobanana.models import ImageRequest
 
-__all__ = ["build_client", "check_fixed_fields", "refuse_unknown"]
+__all__ = ["Configured", "build_client", "check_fixed_fields", "refuse_unknown"]
 
 
 def refuse_unknown(component: str, data: Any, allowed: Iterable[str]) -> None:
@@ -84,3 +84,41 @@ def build_client(
             )
         return client
     return NanoBananaClient(api_token, base_url=base_url)
+
+
+class Configured(BaseModel):
+    """Fields and checks every component shares (mixed into the tools, the toolkit and the
+    Runnable): ``client`` or ``api_token`` / ``base_url``; unknown keywords refused with "did you
+    mean"; the fields named in ``FIXED`` checked with ``ImageRequest`` when built.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    #: Names of the developer-fixed request fields this component checks when built.
+    FIXED: ClassVar[tuple[str, ...]] = ("model", "callback_url")
+
+    client: Any = Field(default=None, exclude=True, repr=False)
+    """The ``NanoBananaClient`` (default: built from ``api_token`` / ``base_url``)."""
+    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    """Token for the default client (``SecretStr``; default ``$ACEDATACLOUD_API_TOKEN``)."""
+    base_url: str | None = None
+    """Base URL for the default client (default ``$ACEDATACLOUD_API_BASE_URL``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown(cls, data: Any) -> Any:
+        refuse_unknown(cls.__name__, data, cls.model_fields)
+        return data
+
+    @model_validator(mode="after")
+    def _configure(self) -> Any:
+        name = type(self).__name__
+        check_fixed_fields(name, **{field: getattr(self, field, None) for field in self.FIXED})
+        client = build_client(name, self.client, self.api_token, self.base_url)
+        object.__setattr__(self, "client", client)
+        return self
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        """``api_token`` is read from ``ACEDATACLOUD_API_TOKEN`` when deserialized."""
+        return {"api_token": "ACEDATACLOUD_API_TOKEN"}

@@ -119,13 +119,7 @@ class Poller:
     def unsubscribe(self, box: Mailbox) -> None:
         """Stop watching for ``box`` (its tasks stay watched for other waiters)."""
         with self._cond:
-            for task_id in box.task_ids:
-                boxes = self._watchers.get(task_id)
-                if boxes and box in boxes:
-                    boxes.remove(box)
-                    if not boxes:
-                        del self._watchers[task_id]
-                        self._last_errors.pop(task_id, None)
+            self._drop(box)
 
     def last_errors(self, task_ids: list[str]) -> dict[str, BaseException]:
         """The last failed read of each of ``task_ids`` that had one (for timeout causes)."""
@@ -230,32 +224,55 @@ class Poller:
                 boxes.remove(box)
                 if not boxes:
                     del self._watchers[task_id]
+                    self._last_errors.pop(task_id, None)
 
 
-def _handle(state: WaitState, message: Message) -> tuple[list[tuple[str, Outcome]], Any]:
-    """Apply one mailbox message to ``state``: the outcomes it completes and, after a round,
-    the progress payload to dispatch. ``("closed", ...)`` raises its error.
+class _Waiter:
+    """One wait's bookkeeping, shared by the sync and async drivers (which differ only in how
+    they take the next message): subscribe, turn messages into outcomes, time out, and on
+    leaving early log the pending task_ids and put them on the exception.
     """
-    kind, first, second = message
-    if kind == "done":
-        return ([(first, second)] if state.finish(first, second) else []), None
-    if kind == "round":
-        return [], state.progress()
-    raise second
 
+    def __init__(self, poller: Poller, task_ids: list[str], max_wait: float, loop: Any) -> None:
+        self.poller = poller
+        self.state = WaitState(task_ids, max_wait)
+        self.box = Mailbox(self.state.task_ids, loop)
+        poller.subscribe(self.box)
 
-def _abandoned(state: WaitState, exc: BaseException | None) -> None:
-    pending = state.pending()
-    if not pending:
-        return
-    if exc is not None and not isinstance(exc, GeneratorExit):
-        attach_task_ids(exc, pending)
-    logger.warning(
-        "Stopped waiting for %d task(s) that still run and are billed: %s "
-        "(resume with poll_task(task_id))",
-        len(pending),
-        ", ".join(pending),
-    )
+    def timeout(self) -> float | None:
+        """Seconds to wait for the next message (<= 1), or ``None`` when the deadline passed."""
+        remaining = self.state.remaining()
+        return None if remaining <= 0 else min(remaining, 1.0)
+
+    def expire(self) -> list[tuple[str, Outcome]]:
+        """Every pending task as a ``TaskTimeoutError`` (last read error as its cause)."""
+        return list(self.state.time_out(self.poller.last_errors(self.state.pending())))
+
+    def handle(self, message: Message) -> tuple[list[tuple[str, Outcome]], Any]:
+        """The outcomes ``message`` completes and, after a round, the progress payload;
+        ``("closed", ...)`` raises its error.
+        """
+        kind, first, second = message
+        if kind == "done":
+            return ([(first, second)] if self.state.finish(first, second) else []), None
+        if kind == "round":
+            return [], self.state.progress()
+        raise second
+
+    def leave(self, exc: BaseException | None) -> None:
+        """Unsubscribe; pending tasks are logged at WARNING and recorded on ``exc``."""
+        self.poller.unsubscribe(self.box)
+        pending = self.state.pending()
+        if not pending:
+            return
+        if exc is not None and not isinstance(exc, GeneratorExit):
+            attach_task_ids(exc, pending)
+        logger.warning(
+            "Stopped waiting for %d task(s) that still run and are billed: %s "
+            "(resume with poll_task(task_id))",
+            len(pending),
+            ", ".join(pending),
+        )
 
 
 def iter_outcomes(
@@ -272,21 +289,19 @@ def iter_outcomes(
     ``KeyboardInterrupt``) unsubscribes, logs the pending task_ids at WARNING and records them on
     the exception (``task_ids``).
     """
-    state = WaitState(task_ids, max_wait)
-    box = Mailbox(state.task_ids)
-    poller.subscribe(box)
+    waiter = _Waiter(poller, task_ids, max_wait, None)
     failure: BaseException | None = None
     try:
-        while state.pending():
-            remaining = state.remaining()
-            if remaining <= 0:
-                yield from state.time_out(poller.last_errors(state.pending()))
-                return
+        while waiter.state.pending():
+            timeout = waiter.timeout()
+            if timeout is None:
+                yield from waiter.expire()
+                break
             try:
-                message = box.sync_queue.get(timeout=min(remaining, 1.0))
+                message = waiter.box.sync_queue.get(timeout=timeout)
             except queue.Empty:
                 continue
-            ready, payload = _handle(state, message)
+            ready, payload = waiter.handle(message)
             if payload is not None and on_progress is not None:
                 on_progress(payload)
             yield from ready
@@ -294,8 +309,7 @@ def iter_outcomes(
         failure = exc
         raise
     finally:
-        poller.unsubscribe(box)
-        _abandoned(state, failure)
+        waiter.leave(failure)
 
 
 async def aiter_outcomes(
@@ -309,32 +323,29 @@ async def aiter_outcomes(
     ``call_soon_threadsafe``; ``on_progress`` may be a coroutine function. Cancellation and
     ``asyncio.wait_for`` timeouts record the pending task_ids on the ``CancelledError``.
     """
-    state = WaitState(task_ids, max_wait)
-    box = Mailbox(state.task_ids, asyncio.get_running_loop())
-    assert box.async_queue is not None
-    poller.subscribe(box)
+    waiter = _Waiter(poller, task_ids, max_wait, asyncio.get_running_loop())
+    assert waiter.box.async_queue is not None
     failure: BaseException | None = None
     try:
-        while state.pending():
-            remaining = state.remaining()
-            if remaining <= 0:
-                for item in state.time_out(poller.last_errors(state.pending())):
-                    yield item
-                return
-            try:
-                message = await asyncio.wait_for(box.async_queue.get(), min(remaining, 1.0))
-            except asyncio.TimeoutError:
-                continue
-            ready, payload = _handle(state, message)
-            if payload is not None and on_progress is not None:
-                maybe = on_progress(payload)
-                if asyncio.iscoroutine(maybe):
-                    await maybe
+        while waiter.state.pending():
+            timeout = waiter.timeout()
+            ready: list[tuple[str, Outcome]] = []
+            if timeout is None:
+                ready = waiter.expire()
+            else:
+                try:
+                    message = await asyncio.wait_for(waiter.box.async_queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    continue
+                ready, payload = waiter.handle(message)
+                if payload is not None and on_progress is not None:
+                    maybe = on_progress(payload)
+                    if asyncio.iscoroutine(maybe):
+                        await maybe
             for item in ready:
                 yield item
     except BaseException as exc:
         failure = exc
         raise
     finally:
-        poller.unsubscribe(box)
-        _abandoned(state, failure)
+        waiter.leave(failure)

@@ -9,6 +9,7 @@ allowed.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -207,8 +208,11 @@ class ImageRequest(BaseModel):
     @classmethod
     def _check_model(cls, value: str | None) -> str | None:
         if value is not None and value not in MODELS:
+            close = difflib.get_close_matches(str(value), list(MODELS), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"model={_short(value)} is not a known model; use one of: {_allowed(list(MODELS))}"
+                f"model={_short(value)} is not a known model{hint}; "
+                f"use one of: {_allowed(list(MODELS))}"
             )
         return value
 

@@ -33,19 +33,17 @@ from typing import Any, Union
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
-from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
     get_callback_manager_for_config,
     get_config_list,
     get_executor_for_config,
 )
-from pydantic import ConfigDict, Field, SecretStr, model_validator
 
-from langchain_nanobanana._config import build_client, check_fixed_fields, refuse_unknown
+from langchain_nanobanana._config import Configured
 from langchain_nanobanana._core.polling import Outcome
 from langchain_nanobanana._inputs import to_image_urls
-from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import NanoBananaError, attach_task_ids
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import PROGRESS_EVENT
@@ -172,7 +170,9 @@ class _Batch:
             )
 
 
-class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageResult]):
+class NanoBananaImageGenerator(
+    Configured, RunnableSerializable[ImageGeneratorInput, ImageResult]
+):
     """A Runnable that turns a prompt into an :class:`ImageResult`.
 
     Input: ``str``; any ``PromptValue``; a ``BaseMessage`` (e.g. an LLM's answer); or a ``dict``
@@ -202,42 +202,14 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
 
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    FIXED = ("model", "aspect_ratio", "resolution", "count", "callback_url")
 
-    client: NanoBananaClient = Field(default=None, exclude=True, repr=False)  # type: ignore[assignment]
-    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    base_url: str | None = None
     model: str | None = None
     aspect_ratio: str | None = None
     resolution: str | None = None
     count: int | None = None
     callback_url: str | None = None
     allowed_image_dir: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_unknown(cls, data: Any) -> Any:
-        refuse_unknown(cls.__name__, data, cls.model_fields)
-        return data
-
-    @model_validator(mode="after")
-    def _configure(self) -> NanoBananaImageGenerator:
-        check_fixed_fields(
-            type(self).__name__,
-            model=self.model,
-            aspect_ratio=self.aspect_ratio,
-            resolution=self.resolution,
-            count=self.count,
-            callback_url=self.callback_url,
-        )
-        client = build_client(type(self).__name__, self.client, self.api_token, self.base_url)
-        object.__setattr__(self, "client", client)
-        return self
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        """``api_token`` is read from ``ACEDATACLOUD_API_TOKEN`` when deserialized."""
-        return {"api_token": "ACEDATACLOUD_API_TOKEN"}
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
@@ -405,33 +377,19 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
     # -- LangChain entry points -----------------------------------------------------------------
 
     def _collect(
-        self,
-        inputs: list[ImageGeneratorInput],
-        run_manager: list[CallbackManagerForChainRun],
-        config: list[RunnableConfig],
-        *,
-        return_exceptions: bool = False,
+        self, inputs: list[Any], run_manager: list[Any], config: list[Any], **kw: Any
     ) -> list[Any]:
         outputs: list[Any] = [None] * len(inputs)
-        first = run_manager[0] if run_manager else None
-        for index, outcome in self._iter_batch(
-            inputs, config[0] if config else None, return_exceptions, first
-        ):
+        for index, outcome in self._iter_batch(inputs, *_batch_args(run_manager, config, kw)):
             outputs[index] = outcome
         return outputs
 
     async def _acollect(
-        self,
-        inputs: list[ImageGeneratorInput],
-        run_manager: list[AsyncCallbackManagerForChainRun],
-        config: list[RunnableConfig],
-        *,
-        return_exceptions: bool = False,
+        self, inputs: list[Any], run_manager: list[Any], config: list[Any], **kw: Any
     ) -> list[Any]:
         outputs: list[Any] = [None] * len(inputs)
-        first = run_manager[0] if run_manager else None
         async for index, outcome in self._aiter_batch(
-            inputs, config[0] if config else None, return_exceptions, first
+            inputs, *_batch_args(run_manager, config, kw)
         ):
             outputs[index] = outcome
         return outputs
@@ -514,24 +472,20 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         if not inputs:
             return
         configs = get_config_list(config, len(inputs))
-        runs = [
-            get_callback_manager_for_config(c).on_chain_start(
-                None, value, name=c.get("run_name") or self.get_name(), run_id=c.pop("run_id", None)
-            )
-            for value, c in zip(inputs, configs, strict=True)
-        ]
-        open_runs = dict(enumerate(runs))
+        runs = _Runs(
+            [
+                _start(get_callback_manager_for_config(c), self, v, c)
+                for v, c in zip(inputs, configs, strict=True)
+            ]
+        )
         try:
-            for index, outcome in self._iter_batch(inputs, configs[0], return_exceptions, runs[0]):
-                run = open_runs.pop(index)
-                if isinstance(outcome, BaseException):
-                    run.on_chain_error(outcome)
-                else:
-                    run.on_chain_end(outcome)
+            for index, outcome in self._iter_batch(
+                inputs, configs[0], return_exceptions, runs.first()
+            ):
+                runs.end(index, outcome)
                 yield index, outcome  # type: ignore[misc]
         except BaseException as exc:
-            for run in open_runs.values():
-                run.on_chain_error(exc)
+            runs.fail_open(exc)
             raise
 
     async def abatch_as_completed(  # type: ignore[override]
@@ -546,27 +500,63 @@ class NanoBananaImageGenerator(RunnableSerializable[ImageGeneratorInput, ImageRe
         if not inputs:
             return
         configs = get_config_list(config, len(inputs))
-        runs = [
-            await get_async_callback_manager_for_config(c).on_chain_start(
-                None, value, name=c.get("run_name") or self.get_name(), run_id=c.pop("run_id", None)
-            )
-            for value, c in zip(inputs, configs, strict=True)
-        ]
-        open_runs = dict(enumerate(runs))
+        runs = _Runs(
+            [
+                await _start(get_async_callback_manager_for_config(c), self, v, c)
+                for v, c in zip(inputs, configs, strict=True)
+            ]
+        )
         try:
             async for index, outcome in self._aiter_batch(
-                inputs, configs[0], return_exceptions, runs[0]
+                inputs, configs[0], return_exceptions, runs.first()
             ):
-                run = open_runs.pop(index)
-                if isinstance(outcome, BaseException):
-                    await run.on_chain_error(outcome)
-                else:
-                    await run.on_chain_end(outcome)
+                await _awaited(runs.end(index, outcome))
                 yield index, outcome  # type: ignore[misc]
         except BaseException as exc:
-            for run in open_runs.values():
-                await run.on_chain_error(exc)
+            for pending in runs.fail_open(exc):
+                await _awaited(pending)
             raise
+
+
+class _Runs:
+    """The per-input runs of ``batch_as_completed`` (sync or async run managers)."""
+
+    def __init__(self, runs: list[Any]) -> None:
+        self.open = dict(enumerate(runs))
+        self.runs = runs
+
+    def first(self) -> Any:
+        return self.runs[0]
+
+    def end(self, index: int, outcome: Outcome) -> Any:
+        run = self.open.pop(index)
+        if isinstance(outcome, BaseException):
+            return run.on_chain_error(outcome)
+        return run.on_chain_end(outcome)
+
+    def fail_open(self, exc: BaseException) -> list[Any]:
+        return [run.on_chain_error(exc) for run in self.open.values()]
+
+
+def _start(manager: Any, runnable: Runnable[Any, Any], value: Any, config: RunnableConfig) -> Any:
+    name = config.get("run_name") or runnable.get_name()
+    return manager.on_chain_start(None, value, name=name, run_id=config.pop("run_id", None))
+
+
+async def _awaited(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
+
+
+def _batch_args(
+    run_manager: list[Any], config: list[Any], kw: dict[str, Any]
+) -> tuple[RunnableConfig | None, bool, Any]:
+    """``(config, return_exceptions, first run manager)`` from ``_batch_with_config``'s call."""
+    return (
+        config[0] if config else None,
+        bool(kw.get("return_exceptions")),
+        run_manager[0] if run_manager else None,
+    )
 
 
 def _first(outputs: list[Any]) -> ImageResult:

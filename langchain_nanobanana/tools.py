@@ -29,15 +29,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     Strict,
     ValidationError,
     model_validator,
 )
 
-from langchain_nanobanana._config import build_client, check_fixed_fields, refuse_unknown
+from langchain_nanobanana._config import Configured
 from langchain_nanobanana._inputs import to_image_urls
-from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import (
     BadRequestError,
     ContentModerationError,
@@ -178,45 +176,15 @@ def format_validation_error(error: ValidationError) -> str:
     return "Invalid arguments, fix and call again:\n" + "\n".join(lines)
 
 
-class _NanoBananaTool(BaseTool):
+class _NanoBananaTool(Configured, BaseTool):
     """Shared fields and plumbing of the Nano Banana tools (not LLM-visible)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
-
-    client: NanoBananaClient = Field(default=None, exclude=True, repr=False)  # type: ignore[assignment]
-    """The HTTP client (default: built from ``api_token`` / ``base_url`` or the environment)."""
-    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    """Token for the default client (``SecretStr``; default ``$ACEDATACLOUD_API_TOKEN``)."""
-    base_url: str | None = None
-    """Base URL for the default client (default ``$ACEDATACLOUD_API_BASE_URL``)."""
     include_image_blocks: bool = False
     """Append standard image content blocks to the tool message (off: several chat APIs reject
     images in tool messages, and images cost tokens)."""
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool | str | Any = True
     handle_validation_error: bool | str | Any = format_validation_error
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_unknown(cls, data: Any) -> Any:
-        refuse_unknown(cls.__name__, data, cls.model_fields)
-        return data
-
-    @model_validator(mode="after")
-    def _configure(self) -> _NanoBananaTool:
-        check_fixed_fields(
-            type(self).__name__,
-            model=getattr(self, "model", None),
-            callback_url=getattr(self, "callback_url", None),
-        )
-        client = build_client(type(self).__name__, self.client, self.api_token, self.base_url)
-        object.__setattr__(self, "client", client)
-        return self
-
-    @property
-    def lc_secrets(self) -> dict[str, str]:
-        """``api_token`` is read from ``ACEDATACLOUD_API_TOKEN`` when deserialized."""
-        return {"api_token": "ACEDATACLOUD_API_TOKEN"}
 
     def _content(self, result: ImageResult, extra: str = "") -> Any:
         text = result.to_text() + extra
@@ -301,6 +269,18 @@ class _ImageTool(_NanoBananaTool):
             return _note(result, f"saving to {self.download_dir!r} failed ({exc})")
         return "\nSaved to: " + ", ".join(str(p) for p in paths)
 
+    def _run(
+        self, run_manager: CallbackManagerForToolRun | None = None, **fields: Any
+    ) -> ToolOutput:
+        """Build, submit and wait (arguments as validated by ``args_schema``)."""
+        return self._call(fields, run_manager)
+
+    async def _arun(
+        self, run_manager: AsyncCallbackManagerForToolRun | None = None, **fields: Any
+    ) -> ToolOutput:
+        """Async ``_run``: file reads and downloads in worker threads, waits on the poller."""
+        return await self._acall(fields, run_manager)
+
     def _call(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = self._build(fields)
@@ -377,28 +357,6 @@ class NanoBananaGenerateTool(_ImageTool):
     )
     args_schema: type[BaseModel] = GenerateInput
 
-    def _run(
-        self,
-        prompt: str,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        count: int | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> ToolOutput:
-        fields = dict(prompt=prompt, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
-        return self._call(fields, run_manager)
-
-    async def _arun(
-        self,
-        prompt: str,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        count: int | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> ToolOutput:
-        fields = dict(prompt=prompt, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
-        return await self._acall(fields, run_manager)
-
 
 class NanoBananaEditTool(_ImageTool):
     """Edit or combine existing images as a prompt says, with Nano Banana.
@@ -425,42 +383,6 @@ class NanoBananaEditTool(_ImageTool):
     args_schema: type[BaseModel] = EditInput
     allowed_image_dir: str | None = None
     """Folder the model may name local image files from; ``None`` (default) refuses paths."""
-
-    def _run(
-        self,
-        prompt: str,
-        image_urls: list[str],
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        count: int | None = None,
-        run_manager: CallbackManagerForToolRun | None = None,
-    ) -> ToolOutput:
-        fields = dict(
-            prompt=prompt,
-            image_urls=image_urls,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            count=count,
-        )
-        return self._call(fields, run_manager)
-
-    async def _arun(
-        self,
-        prompt: str,
-        image_urls: list[str],
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        count: int | None = None,
-        run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> ToolOutput:
-        fields = dict(
-            prompt=prompt,
-            image_urls=image_urls,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            count=count,
-        )
-        return await self._acall(fields, run_manager)
 
 
 class NanoBananaTaskTool(_NanoBananaTool):
@@ -527,7 +449,7 @@ def _unknown() -> Any:
     return ResultError(code="not_found", message="no such task_id (check the id you were given)")
 
 
-class NanoBananaToolkit(BaseToolkit):
+class NanoBananaToolkit(Configured, BaseToolkit):
     """The three Nano Banana tools sharing one :class:`NanoBananaClient`.
 
     .. code-block:: python
@@ -543,30 +465,12 @@ class NanoBananaToolkit(BaseToolkit):
     take them. Checked when built (unknown keywords, ``model``, ``callback_url``).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
-
-    client: NanoBananaClient = Field(default=None, exclude=True, repr=False)  # type: ignore[assignment]
-    api_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    base_url: str | None = None
     model: str | None = None
     callback_url: str | None = None
     wait: bool = True
     download_dir: str | os.PathLike[str] | None = None
     allowed_image_dir: str | os.PathLike[str] | None = None
     include_image_blocks: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_unknown(cls, data: Any) -> Any:
-        refuse_unknown(cls.__name__, data, cls.model_fields)
-        return data
-
-    @model_validator(mode="after")
-    def _configure(self) -> NanoBananaToolkit:
-        check_fixed_fields(type(self).__name__, model=self.model, callback_url=self.callback_url)
-        client = build_client(type(self).__name__, self.client, self.api_token, self.base_url)
-        object.__setattr__(self, "client", client)
-        return self
 
     def get_tools(self) -> list[BaseTool]:
         """``[NanoBananaGenerateTool, NanoBananaEditTool, NanoBananaTaskTool]``, one client."""

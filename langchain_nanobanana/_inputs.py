@@ -214,6 +214,8 @@ def _read_local(
 ) -> str:
     if not allow_local_paths:
         raise _invalid(field, "local file paths are not allowed here", path)
+    if allowed_dir is not None and not os.path.isabs(path):
+        path = os.path.join(allowed_dir, path)  # relative to the allowed folder, not the cwd
     real = os.path.realpath(path)  # resolves symlinks and "..": the check applies to the target
     if allowed_dir is not None:
         root = os.path.realpath(allowed_dir)

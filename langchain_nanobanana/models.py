@@ -12,11 +12,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, validate_image_url
+from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, http_url_problem, validate_image_url
 
 __all__ = [
     "ACTIONS",
@@ -132,6 +131,10 @@ DEFAULT_RESOLUTION = "1K"
 MAX_COUNT = 4
 
 
+#: Zero-width and format characters that make a prompt look non-blank while saying nothing.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e")
+
+
 def _allowed(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join(values)
 
@@ -200,8 +203,17 @@ class ImageRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _check_prompt(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError(f"prompt={_short(value)} is blank; give a non-empty text prompt")
+        visible = "".join(c for c in value if c.isprintable() and c not in _INVISIBLE)
+        if not visible.strip():
+            raise ValueError(
+                f"prompt={_short(value)} is blank (only spaces, zero-width or control "
+                "characters); give a non-empty text prompt"
+            )
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            raise ValueError(
+                f"prompt={_short(value)} contains a lone surrogate (not valid Unicode text); "
+                "give UTF-8 text"
+            )
         return value
 
     @field_validator("model")
@@ -251,8 +263,7 @@ class ImageRequest(BaseModel):
     def _check_callback_url(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if http_url_problem(value) is not None:
             raise ValueError(
                 f"callback_url={_short(value)} is not allowed; use an absolute http:// or "
                 "https:// URL that the API can POST the result to"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from langchain_nanobanana import AuthenticationError, ImageResult, NanoBananaClient
-from langchain_nanobanana.images import image_size
+from tests.helpers import image_size
 
 pytestmark = [
     pytest.mark.real_api,
@@ -49,7 +49,7 @@ def test_generate_square(client: NanoBananaClient, generated: ImageResult, tmp_p
     assert record.status == "succeeded" and record.result is not None
     assert record.result.urls == generated.urls
     assert not {"user_id", "credential_id", "application_id", "api_id"} & set(record.raw or {})
-    (path,) = generated.download(tmp_path, session=client.session)
+    (path,) = generated.download(tmp_path, client=client)
     size = image_size(path.read_bytes())
     assert size is not None and size[0] == size[1]
 
@@ -61,7 +61,7 @@ def test_edit_the_generated_image(
     edited = client.edit("Make the background bright red; keep the banana", generated.urls)
     assert edited.status == "succeeded" and edited.urls
     assert edited.task_id != generated.task_id
-    (path,) = edited.download(tmp_path, session=client.session)
+    (path,) = client.download(edited, tmp_path)
     size = image_size(path.read_bytes())
     assert size is not None and size[0] == size[1]  # the first image decides the shape
 

@@ -107,6 +107,7 @@ typecheck: $(VENV)/.test-installed
 
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/concurrency.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LOWEST) out .pytest_cache .mypy_cache .ruff_cache

@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._sim import SimProcess  # noqa: E402
-from langchain_nanobanana import (  # noqa: E402
+from benchmarks._sim import SimProcess
+from langchain_nanobanana import (
     NanoBananaClient,
     NanoBananaImageGenerator,
     NanoBananaToolkit,
@@ -207,7 +207,7 @@ with SimProcess() as sim:
                       "wall_s": round(elapsed, 2), "task_reads": reads}))
 """
     root = str(Path(__file__).resolve().parents[1])
-    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+    done = subprocess.run(
         [sys.executable, "-c", code, root], capture_output=True, text=True, check=True
     )
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

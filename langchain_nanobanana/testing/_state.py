@@ -149,7 +149,8 @@ class TaskEntry:
     """Internal task: what is needed to build its record at any moment.
 
     ``images`` holds ``(prompt, image_url)`` pairs fixed at creation; ``failure`` is set for a task
-    that will fail; ``forced_at`` is the wall time of ``complete_task``.
+    that will fail; ``forced_at`` is the wall time of ``complete_task``; ``store_id`` is the
+    record's ``_id`` (24 hex characters, like the Tasks API guide's example).
     """
 
     id: str
@@ -163,6 +164,7 @@ class TaskEntry:
     callback_url: str | None = None
     forced_at: float | None = None
     callback_done: bool = False
+    store_id: str = field(default_factory=lambda: uuid.uuid4().hex[:24])
 
     def is_done(self, now_mono: float) -> bool:
         """Tell whether the task has its response (forced, or ``duration`` seconds passed)."""
@@ -309,6 +311,7 @@ class SimState:
         if opts.padding > 0:
             request[PADDING_FIELD] = _padding(opts.padding)
         record: dict[str, Any] = {
+            "_id": entry.store_id,  # the Tasks API guide's records carry a 24-hex store id
             "id": entry.id,
             "created_at": entry.created_at,
             "request": request,

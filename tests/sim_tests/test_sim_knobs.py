@@ -65,6 +65,19 @@ def test_record_padding_grows_every_record_answer(sim: FakeNanoBananaServer) -> 
         FakeNanoBananaServer(record_padding=-1)
 
 
+def test_record_fields_follow_the_tasks_guide(sim: FakeNanoBananaServer) -> None:
+    task_id = post(sim, IMAGES, ASYNC).json()["task_id"]
+    record = retrieve(sim, task_id).json()
+    assert len(record["_id"]) == 24 and int(record["_id"], 16) >= 0
+    for key in ("id", "created_at", "request", "response", "trace_id", "type", "user_id"):
+        assert key in record
+    assert record["request"] == ASYNC and record["type"] == "images"
+    unknown = post(sim, TASKS, {"action": "retrieve", "id": "no-such-task"})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    batch = post(sim, TASKS, {"action": "retrieve_batch", "ids": [task_id, "nope", task_id]})
+    assert [i["id"] for i in batch.json()["items"]] == [task_id, task_id]
+
+
 # -- state words ---------------------------------------------------------------------------------
 def test_state_words_on_every_record() -> None:
     with FakeNanoBananaServer(token=SIM_TOKEN, state_words=True, task_duration=60) as sim:

@@ -1,10 +1,10 @@
 """The retry policy of SPEC "Retry policy (never pay twice)", proven on the simulator.
 
-Two ``urllib3.util.Retry`` policies are mounted on one ``requests.Session``: the billable
-submission (``/nano-banana/images``) retries only what surely was not processed (connection
-refused, 429), the idempotent task read (``/nano-banana/tasks``) retries broadly; ``max_retries``
-bounds both. Waits are checked with loose lower bounds on the simulator's arrival times (sleeps
-never end early), never with tight upper bounds.
+Two ``urllib3.util.Retry`` policies are mounted on one ``requests.Session`` (``_transport``): the
+default adapters carry the billable submission's policy (retry only what surely was not processed:
+connection refused, 429), and only the task-read URL (``/nano-banana/tasks``) gets the broad read
+policy; ``max_retries`` bounds both. Waits are checked with loose lower bounds on the
+simulator's arrival times (sleeps never end early), never with tight upper bounds.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from langchain_nanobanana import (
     RateLimitError,
     ServerError,
     SubmissionUncertainError,
-    _http,
 )
+from langchain_nanobanana._core.answers import read_acknowledgement
+from langchain_nanobanana._transport import RedactedHeader, Transport, _policies
 from langchain_nanobanana.testing import FakeNanoBananaServer
 from tests.helpers import fast_client, free_port
 
@@ -54,6 +55,11 @@ def policy(client: NanoBananaClient, path: str) -> Retry:
     return mounted_retry(client.session, client.base_url + path)
 
 
+def backoff_of(retry: Retry) -> float:
+    value: float = retry.get_backoff_time()
+    return value
+
+
 # -- the two policies as configured --------------------------------------------------------------
 
 
@@ -63,9 +69,9 @@ def test_two_policies_mounted_per_path(sim: FakeNanoBananaServer, prefix: str) -
     submit, read = policy(client, SUBMIT), policy(client, TASKS)
     # Submission: only 429 by status, never a read error, 429 alone honours Retry-After.
     assert submit.status_forcelist == {429}
-    assert submit.read is False
+    assert submit.read == 0 and submit.other == 0 and submit.redirect == 0
     assert submit.total == submit.connect == submit.status == 3
-    assert submit.allowed_methods == {"POST"}
+    assert "POST" in (submit.allowed_methods or ())
     assert set(submit.RETRY_AFTER_STATUS_CODES) == {429}
     assert not submit.is_retry("POST", 503, has_retry_after=True)
     assert not submit.is_retry("POST", 500)
@@ -74,34 +80,52 @@ def test_two_policies_mounted_per_path(sim: FakeNanoBananaServer, prefix: str) -
     assert {429, 500, 502, 503, 504} <= set(read.status_forcelist or ())
     assert read.total == read.connect == read.read == read.status == 3
     assert "POST" in (read.allowed_methods or ())
+    assert read.is_retry("POST", 503) and read.is_retry("POST", 500)
     assert read.backoff_jitter > 0 and submit.backoff_jitter > 0
-    assert read.retry_after_max == submit.retry_after_max == 60
-    # Anything else (image downloads) never gets the submission policy.
-    other = mounted_retry(client.session, sim.base_url + "/files/x.png")
-    assert other.status_forcelist != {429}
+    assert getattr(read, "retry_after_cap", None) == getattr(submit, "retry_after_cap", None) == 60
+    # Anything else falls back to the default adapters, i.e. the strict submission policy:
+    # a submission URL that misses the mount can never be retried after sending.
+    for url in (sim.base_url + "/files/x.png", sim.base_url + "/other" + SUBMIT):
+        assert mounted_retry(client.session, url).status_forcelist == {429}
+    client.close()
 
 
 def test_backoff_is_exponential_with_jitter() -> None:
     factor = 0.4
-    retry = _http._submit_retry(5, factor, 60)
-    assert retry.get_backoff_time() == 0.0  # no failure yet
+    retry, _ = _policies(5, factor, 60)
+    assert backoff_of(retry) == 0.0  # no failure yet
     seen: list[list[float]] = []
     for _ in range(300):
         current, waits = retry, []
         for _n in range(3):
             response = HTTPResponse(body=b"", status=429, preload_content=False)
             current = current.increment(method="POST", url=SUBMIT, response=response)
-            waits.append(current.get_backoff_time())
+            waits.append(backoff_of(current))
         seen.append(waits)
     for n in range(3):
         values = [w[n] for w in seen]
         base = factor * 2**n  # the first retry already waits backoff_factor
         assert all(base <= v <= base + factor / 2 for v in values), (n, min(values), max(values))
         assert max(values) - min(values) > factor / 10  # jitter spreads the retries
-    capped = _http._read_retry(20, 10.0, 60)
+    _, capped = _policies(20, 10.0, 60)
     for _ in range(8):
         capped = capped.increment(method="POST", url=TASKS, error=None, response=None)
-    assert capped.get_backoff_time() <= capped.backoff_max
+    assert backoff_of(capped) <= capped.backoff_max
+
+
+def test_a_bad_retry_after_never_raises() -> None:
+    """urllib3 raises ``InvalidHeader`` on a ``Retry-After`` it cannot parse; the policies fall
+    back to their backoff instead (an exception there would look like "may have run")."""
+    for retry in _policies(2, 0.1, 60):
+        for value in ("soon", "-1", "1e999", "Mon, 99 Foo 2020 99:99:99 GMT"):
+            response = HTTPResponse(
+                body=b"", status=429, headers={"Retry-After": value}, preload_content=False
+            )
+            assert retry.get_retry_after(response) in (None, 0.0), value
+        response = HTTPResponse(
+            body=b"", status=429, headers={"Retry-After": "3600"}, preload_content=False
+        )
+        assert retry.get_retry_after(response) == 60  # capped
 
 
 # -- 429 on the submission -----------------------------------------------------------------------
@@ -151,21 +175,23 @@ def test_submission_429_with_unparsable_retry_after_falls_back_to_backoff(
 
 
 def test_retry_after_is_capped(sim: FakeNanoBananaServer) -> None:
-    session = _http.mount_policies(
-        requests.Session(), sim.base_url, max_retries=1, backoff_factor=0.01, retry_after_max=1
+    transport = Transport(
+        sim.base_url, max_retries=1, backoff_factor=0.01, pool_maxsize=1, retry_after_cap=1
     )
     sim.inject_fault("429", path=SUBMIT, retry_after="3600")
-    data = _http.post_json(
-        session,
-        sim.base_url + SUBMIT,
+    answer = transport.post(
+        transport.submit_url,
         {"action": "generate", "prompt": "x", "async": True},
-        headers={"authorization": f"Bearer {sim.token}"},
-        timeout=(5.0, 5.0),
+        authorization=RedactedHeader(f"Bearer {sim.token}"),
+        read_timeout=5.0,
         billable=True,
+        max_bytes=2**20,
     )
-    assert data["success"] is True and data["task_id"] in sim.tasks
+    transport.close()
+    result = read_acknowledgement(answer, in_line=False)
+    assert result.task_id in sim.tasks
     (gap,) = gaps(sim, SUBMIT)
-    assert 0.9 <= gap < 60  # capped to retry_after_max=1 s, not an hour
+    assert 0.9 <= gap < 60  # capped to retry_after_cap=1 s, not an hour
 
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])

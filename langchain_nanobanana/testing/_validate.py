@@ -80,8 +80,17 @@ _FIELDS = frozenset(
 )
 _DATA_HEADER = re.compile(r"data:image/[a-z0-9][a-z0-9.+-]{0,40};base64", re.IGNORECASE)
 _BMP_DIB_SIZES = {struct.pack("<I", n) for n in (12, 40, 52, 56, 64, 108, 124)}
-_ISO_BRANDS = {b"avif", b"avis", b"mif1", b"msf1", b"heic", b"heix", b"heim", b"heis"}
-_ISO_BRANDS |= {b"hevc", b"hevx"}
+_ISO_BRANDS = {b"avif": "image/avif", b"avis": "image/avif", b"mif1": "image/heif"}
+_ISO_BRANDS.update({b"msf1": "image/heif"})
+_ISO_BRANDS.update(
+    dict.fromkeys([b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"], "image/heic")
+)
+_MIME_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-ms-bmp": "image/bmp",
+}
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e")  # zero-width, format
 
 
 class ApiError(Exception):
@@ -100,7 +109,7 @@ class Submission:
 
     Attributes:
         action: ``"generate"`` or ``"edit"``.
-        prompt: the prompt (echoed in results; may hold lone surrogates).
+        prompt: the prompt (echoed in results).
         model: the model name (default ``nano-banana``).
         count: number of images, 1..4.
         aspect_ratio: the ``aspect_ratio`` sent, or ``None``.
@@ -151,27 +160,29 @@ def _http_url_problem(url: str) -> str | None:
 
 
 def image_kind(data: bytes) -> str | None:
-    """Name the image format of ``data`` from its magic bytes (first 64 bytes), else ``None``.
+    """The MIME type of ``data`` from its magic bytes (first 64 bytes), else ``None``.
 
-    Recognised: ``png``, ``jpeg``, ``gif``, ``webp``, ``bmp`` (``BM`` + a known DIB header size)
-    and ``heif`` (ISO-BMFF ``ftyp`` box with a HEIC/HEIF/AVIF major or compatible brand).
+    Recognised: ``image/png``, ``image/jpeg``, ``image/gif``, ``image/webp`` (``RIFF....WEBP``),
+    ``image/bmp`` (``BM`` + a known DIB header size), and ISO-BMFF ``ftyp`` boxes whose major or
+    compatible brands name ``image/heic``, ``image/avif`` or (only generic brands) ``image/heif``.
     """
     head = bytes(data[:64])
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
+        return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
+        return "image/jpeg"
     if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
+        return "image/gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
+        return "image/webp"
     if head[:2] == b"BM" and head[14:18] in _BMP_DIB_SIZES:
-        return "bmp"
+        return "image/bmp"
     if head[4:8] == b"ftyp":
         box_end = min(len(head), int.from_bytes(head[:4], "big"))
         brands = [head[8:12]] + [head[i : i + 4] for i in range(16, box_end - 3, 4)]
-        if any(brand in _ISO_BRANDS for brand in brands):
-            return "heif"
+        kinds = [_ISO_BRANDS[brand] for brand in brands if brand in _ISO_BRANDS]
+        specific = [kind for kind in kinds if kind != "image/heif"]
+        return (specific or kinds)[0] if kinds else None
     return None
 
 
@@ -199,10 +210,17 @@ def _check_data_uri(value: str, where: str) -> None:
         data = _strict_b64decode(value[comma + 1 :])
     except (binascii.Error, ValueError):
         raise _bad(f"Invalid value for '{where}': the base64 data cannot be decoded.") from None
-    if image_kind(data) is None:
+    found = image_kind(data)
+    if found is None:
         raise _bad(
             f"Invalid value for '{where}': the decoded data is not an image "
             "(PNG, JPEG, GIF, WEBP, BMP, HEIC/HEIF or AVIF)."
+        )
+    declared = value[5 : comma - 7].lower()
+    declared = _MIME_ALIASES.get(declared, declared)
+    if declared != found and {declared, found} != {"image/heic", "image/heif"}:
+        raise _bad(
+            f"Invalid value for '{where}': it declares {declared} but its bytes are {found}."
         )
 
 
@@ -263,31 +281,47 @@ def _callback_url(body: dict[str, Any]) -> str | None:
     callback = _optional(body, "callback_url")
     if callback is None:
         return None
-    ok = isinstance(callback, str)
-    if ok:
-        try:
-            parts = urlsplit(callback)
-            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:  # e.g. "http://[::1" (unbalanced bracket)
-            ok = False
-    if not ok:
+    # Same rule as image URLs: "http://[::1", a bad port or a space in the host are refused.
+    problem = _http_url_problem(callback) if isinstance(callback, str) else "not a string"
+    if problem is not None:
         raise _bad(
-            f"Invalid value for 'callback_url': {_short(callback)}; "
+            f"Invalid value for 'callback_url': {_short(callback)} ({problem}); "
             "expected an absolute http(s) URL."
         )
     return str(callback)
 
 
+def _prompt(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str):
+        raise _bad(f"Field 'prompt' is required and must be a string, got {_short(prompt)}.")
+    visible = "".join(c for c in prompt if c.isprintable() and c not in _INVISIBLE)
+    if not visible.strip():
+        raise _bad(
+            f"Invalid value for 'prompt': {_short(prompt)} is blank (only spaces, zero-width or "
+            "control characters)."
+        )
+    if any("\ud800" <= c <= "\udfff" for c in prompt):  # JSON "\ud800" parses to one
+        raise _bad(
+            f"Invalid value for 'prompt': {_short(prompt)} contains a lone surrogate "
+            "(not valid Unicode text)."
+        )
+    return prompt
+
+
 def validate_submission(body: dict[str, Any]) -> Submission:
     """Check a ``/nano-banana/images`` body against SPEC Part 1 (seeds win).
 
-    Refused: unknown keys; a missing/invalid ``action``; a missing or blank ``prompt``; an unknown
-    ``model``; ``image_urls`` missing/empty for ``edit`` or present for ``generate``; an item that
-    is not an http(s) URL with a host nor a ``data:image/<type>;base64,`` URI whose strict base64
-    payload decodes to at most 10 MiB of a recognised image (magic bytes); a bad ``aspect_ratio``
-    / ``resolution`` (2K/4K only with :data:`HIRES_MODELS`, both actions); ``count`` outside 1..4
-    (booleans and floats too); a ``callback_url`` that is not an absolute http(s) URL with a host;
-    a non-bool ``async``. ``null`` for an optional field counts as absent.
+    Refused: unknown keys; a missing/invalid ``action``; a missing ``prompt``, one without a
+    visible character (spaces, zero-width and control characters only) or with a lone surrogate;
+    an unknown ``model``; ``image_urls`` missing/empty for ``edit`` or present for ``generate``;
+    an item that is not an http(s) URL with a host nor a ``data:image/<type>;base64,`` URI whose
+    strict base64 payload decodes to at most 10 MiB of a recognised image (magic bytes) of the
+    declared type (aliases jpg/pjpeg/x-ms-bmp; heic and heif interchangeable); a bad
+    ``aspect_ratio`` / ``resolution`` (2K/4K only with :data:`HIRES_MODELS`, both actions);
+    ``count`` outside 1..4 (booleans and floats too); a ``callback_url`` that is not an absolute
+    http(s) URL with a host, a valid port and no whitespace; a non-bool ``async``. ``null`` for an
+    optional field counts as absent.
 
     Args:
         body: the parsed JSON object.
@@ -307,11 +341,7 @@ def validate_submission(body: dict[str, Any]) -> Submission:
             "allowed values: generate, edit."
         )
     action = str(body["action"])
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise _bad(
-            f"Field 'prompt' is required and must be a non-blank string, got {_short(prompt)}."
-        )
+    prompt = _prompt(body)
     model = _enum(body, "model", MODELS) or "nano-banana"
     urls = _image_urls(body, action)
     aspect = _enum(body, "aspect_ratio", list(ASPECT_SIZES))

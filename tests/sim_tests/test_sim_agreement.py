@@ -82,6 +82,9 @@ DATA_HEADERS = [
     "data:text/plain;base64,",
     "data:image/png,",
     "data:image/png;charset=utf-8;base64,",
+    *(f"data:image/{kind};base64," for kind in ("gif", "webp", "bmp", "avif", "heif", "heic")),
+    "data:image/jpg;base64,",
+    "data:image/x-ms-bmp;base64,",
 ]
 URLS = [
     "https://cdn.example.com/a.png",
@@ -108,6 +111,9 @@ CALLBACKS = [
     "http://127.0.0.1:9/cb",
     "HTTPS://X.TEST/CB",
     "http://x.test:99999/cb",
+    "http://a..b/cb",
+    " https://x.test/cb",
+    "https://x.test/c\tb",
     "http://exa mple.test/cb",
     "/cb",
     "ftp://x.test/cb",
@@ -149,13 +155,22 @@ def data_uris(draw: st.DrawFn) -> str:
 
 ODD = st.one_of(st.none(), st.integers(-1, 5), st.booleans(), st.floats(0, 5), st.just(["x"]))
 IMAGE_ITEM = st.one_of(st.sampled_from(URLS), data_uris(), st.integers(), st.none())
-GOOD_IMAGES = [IMAGE_BYTES[i] for i in (0, 1, 2, 3, 4, 6, 7)]
-VALID_IMAGE = st.sampled_from(URLS[:5]) | st.builds(
-    lambda b: "data:image/png;base64," + base64.b64encode(b).decode(), st.sampled_from(GOOD_IMAGES)
+GOOD_IMAGES = dict(
+    zip(
+        ["png", "jpeg", "gif", "webp", "bmp", "avif", "heic"],
+        [IMAGE_BYTES[i] for i in (0, 1, 2, 3, 4, 6, 7)],
+        strict=True,
+    )
+)
+VALID_IMAGE = st.sampled_from(URLS[:5]) | st.sampled_from(
+    [f"data:image/{kind};base64,{base64.b64encode(b).decode()}" for kind, b in GOOD_IMAGES.items()]
 )
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "action": st.sampled_from(["generate", "edit"]) | st.sampled_from(["Generate", "draw", ""]),
-    "prompt": st.text(max_size=8) | st.sampled_from(["a cat", "   ", "\u3000", "a \ud800 cat"]),
+    "prompt": st.text(max_size=8)
+    | st.sampled_from(
+        ["a cat", "   ", "\u3000", "a \ud800 cat", "\u200b\u2060", "\x07 ", "\udc00"]
+    ),
     "model": st.sampled_from([*MODELS, "dall-e", "NANO-BANANA", "nano-banana-3", ""]),
     "image_urls": st.lists(VALID_IMAGE, min_size=1, max_size=2) | st.lists(IMAGE_ITEM, max_size=3),
     "aspect_ratio": st.sampled_from([*ASPECT_SIZES, "5:4", "1:1 ", "", "16/9"]),
@@ -176,7 +191,7 @@ def _maybe(draw: st.DrawFn, body: Body, name: str, strategy: st.SearchStrategy[A
 def valid_bodies(draw: st.DrawFn) -> Body:
     """Bodies built from allowed values only (2K/4K may still meet a 1K-only model)."""
     action = draw(st.sampled_from(["generate", "edit"]))
-    prompt = draw(st.sampled_from(["a cat", "Ein Hund", "\u732b", "a \ud800 cat", " x "]))
+    prompt = draw(st.sampled_from(["a cat", "Ein Hund", "\u732b", " x ", "\u200bx"]))
     body: Body = {"action": action, "prompt": prompt}
     if action == "edit":
         body["image_urls"] = draw(st.lists(VALID_IMAGE, min_size=1, max_size=3))
@@ -279,7 +294,7 @@ def test_every_listed_image_and_callback_form_agrees() -> None:
     for url in CALLBACKS:
         body = {"action": "generate", "prompt": "p", "callback_url": url}
         assert simulator_accepts(body) == package_accepts(body), body
-    assert 50 < sum(simulator_accepts({**edit, "image_urls": [i]}) for i in images) < 300
+    assert 15 < sum(simulator_accepts({**edit, "image_urls": [i]}) for i in images) < 300
 
 
 @pytest.mark.parametrize("size", [10 * 2**20, 10 * 2**20 + 1])

@@ -18,6 +18,7 @@ import requests
 
 from langchain_nanobanana.testing import FakeNanoBananaServer, make_png, png_size
 from langchain_nanobanana.testing.__main__ import main
+from langchain_nanobanana.testing._callbacks import post_json
 from tests.helpers import SIM_TOKEN, eventually
 
 AUTH = {"authorization": f"Bearer {SIM_TOKEN}"}
@@ -139,27 +140,37 @@ def test_error_shape(sim: FakeNanoBananaServer, shape: Any, expected: Any) -> No
 
 
 # -- fidelity: odd inputs never crash a thread ---------------------------------------------------
-def test_lone_surrogate_prompt_is_accepted(sim: FakeNanoBananaServer) -> None:
-    resp = post_raw(sim, b'{"action": "generate", "prompt": "a \\ud800 cat"}')
-    assert resp.status_code == 200, resp.text
-    item = resp.json()["data"][0]
-    assert item["prompt"] == "a \ud800 cat"
-    assert png_size(requests.get(item["image_url"], timeout=5).content) == (1024, 1024)
-    assert sim.internal_errors == []
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"action": "generate", "prompt": "a \\ud800 cat"}',  # a lone surrogate
+        b'{"action": "generate", "prompt": "\\u200b\\u2060 \\u0007"}',  # nothing visible
+    ],
+)
+def test_odd_prompts_are_refused_not_crashed_on(sim: FakeNanoBananaServer, raw: bytes) -> None:
+    resp = post_raw(sim, raw)
+    assert resp.status_code == 400 and "prompt" in resp.json()["error"]["message"]
+    assert sim.tasks == {} and sim.internal_errors == []
 
 
 def test_callback_urls_never_kill_the_callback_thread(sim: FakeNanoBananaServer) -> None:
-    bad = post(sim, IMAGES, {**ASYNC, "callback_url": "http://[::1/hook"})
-    assert bad.status_code == 400 and "callback_url" in bad.json()["error"]["message"]
-    # Accepted (ImageRequest accepts them too) but undeliverable: recorded with status None.
-    for url in ("http://127.0.0.1:99999/hook", "http://exa mple.invalid/hook"):
-        assert post(sim, IMAGES, {**ASYNC, "callback_url": url}).status_code == 200
+    for bad in ("http://[::1/hook", "http://127.0.0.1:99999/hook", "http://exa mple.test/hook"):
+        resp = post(sim, IMAGES, {**ASYNC, "callback_url": bad})
+        assert resp.status_code == 400 and "callback_url" in resp.json()["error"]["message"]
+    # Accepted (ImageRequest accepts it too) but undeliverable: an empty host label makes
+    # urllib raise before any DNS lookup; the delivery is recorded with status None.
+    assert post(sim, IMAGES, {**ASYNC, "callback_url": "http://a..b/hook"}).status_code == 200
     # The thread lives on: a later delivery still happens (here to the simulator itself: 400).
     good = f"{sim.base_url}/hook"
     assert post(sim, IMAGES, {**ASYNC, "callback_url": good}).status_code == 200
-    assert eventually(lambda: len(sim.callbacks_sent) == 3)
-    assert [c["status"] for c in sim.callbacks_sent] == [None, None, 400]
+    assert eventually(lambda: len(sim.callbacks_sent) == 2)
+    assert [c["status"] for c in sim.callbacks_sent] == [None, 400]
     assert sim.internal_errors == []
+
+
+def test_post_json_survives_urls_urllib_refuses() -> None:
+    for url in ("http://127.0.0.1:99999/x", "http://exa mple.test/x", "http://a..b/x", "nope"):
+        assert post_json(url, {"success": True}, 1.0) is None
 
 
 def test_bad_framing_and_deep_json_answer_400(sim: FakeNanoBananaServer) -> None:

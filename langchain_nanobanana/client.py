@@ -31,12 +31,19 @@ from langchain_nanobanana._poller import Poller, aiter_outcomes, iter_outcomes
 from langchain_nanobanana._transport import RedactedHeader, ResponseTooLargeError, Transport
 from langchain_nanobanana._transport import normalize_base_url as _normalize
 from langchain_nanobanana.errors import (
+    APIConnectionError,
     AuthenticationError,
+    BadRequestError,
+    InsufficientBalanceError,
     NanoBananaError,
+    PermissionDeniedError,
+    RateLimitError,
     SubmissionUncertainError,
+    TaskFailedError,
     add_note,
     attach_task_ids,
 )
+from langchain_nanobanana.journal import Journal, request_identity
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.results import ImageResult, TaskRecord
 
@@ -57,6 +64,16 @@ RECORD_CAP = MAX_ECHOED_IMAGES * MAX_IMAGE_BYTES * 4 // 3 + 2**20
 BATCH_ANSWER_CAP = 64 * 2**20
 
 T = TypeVar("T")
+#: Answers after which no task exists: the journal frees the key (the next call submits).
+_REFUSED = (
+    APIConnectionError,
+    BadRequestError,
+    AuthenticationError,
+    InsufficientBalanceError,
+    PermissionDeniedError,
+    RateLimitError,
+    ValueError,
+)
 
 
 def _number(name: str, value: object, *, integer: bool = False) -> Any:
@@ -108,6 +125,9 @@ class NanoBananaClient:
         session: A ``requests.Session`` to use (the client mounts its adapters on it; you close
             it). Default: a new pooled session, closed by :meth:`close`.
         pool_maxsize: Connections kept per host (default 10); grows with ``batch`` concurrency.
+        journal: A write-ahead journal (a SQLite path, or a :class:`~langchain_nanobanana.journal.
+            Journal`) that makes ``idempotency_key=`` submissions resumable: the same key never
+            pays twice (see ``langchain_nanobanana.journal``). Default: none.
 
     Raises:
         ValueError: A bad ``base_url`` or ``mode``; a negative, NaN or infinite number.
@@ -131,6 +151,7 @@ class NanoBananaClient:
         max_wait: float = 600.0,
         session: requests.Session | None = None,
         pool_maxsize: int = 10,
+        journal: str | os.PathLike[str] | Journal | None = None,
     ) -> None:
         token = api_token if api_token is not None else os.environ.get(ENV_TOKEN)
         self._token: SecretStr | None = (
@@ -158,6 +179,11 @@ class NanoBananaClient:
         self._poller = Poller(
             self._read_round, interval=poll_interval, max_interval=max_poll_interval
         )
+        self._owns_journal = journal is not None and not isinstance(journal, Journal)
+        self.journal: Journal | None = (
+            journal if isinstance(journal, Journal) or journal is None else Journal(journal)
+        )
+        self._keys: dict[str, str] = {}  # task_id -> idempotency key, until its outcome is recorded
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -193,6 +219,8 @@ class NanoBananaClient:
         """
         self._poller.close()
         self._transport.close()
+        if self.journal is not None and self._owns_journal:
+            self.journal.close()
 
     def ensure_pool_size(self, size: int) -> None:
         """Keep at least ``size`` connections per host (never shrinks), so ``size`` concurrent
@@ -267,6 +295,79 @@ class NanoBananaClient:
             logger.warning("Submission may have been billed without a result: %s", uncertain)
             raise uncertain from None
         return record.to_result()
+
+    def _start(
+        self, request: ImageRequest, wait: bool, key: str | None, **options: bool
+    ) -> ImageResult:
+        """The I/O step of one submission, journaled when ``key`` is given: the journal's
+        decision (a recorded result, a recorded task to poll, or submit), then the POST, with
+        the write-ahead protocol of ``langchain_nanobanana.journal`` around it.
+        """
+        if key is None:
+            return self._send(request, wait)
+        journal = self._require_journal(key)
+        identity = request_identity(request.to_payload())
+        decision = journal.begin(self.base_url, key, identity, **options)
+        if decision.kind == "done" and decision.result is not None:
+            logger.info("Idempotency key %r: recorded result reused, nothing sent", key)
+            return ImageResult.model_validate(decision.result)
+        if decision.kind == "poll" and decision.task_id:
+            logger.info("Idempotency key %r: polling recorded task_id=%s", key, decision.task_id)
+            self._keys[decision.task_id] = key
+            return ImageResult(
+                status="pending", task_id=decision.task_id, trace_id=decision.entry.trace_id
+            )
+        try:
+            result = self._send(request, wait)
+        except _REFUSED:
+            journal.release(self.base_url, key)
+            raise
+        except SubmissionUncertainError as exc:
+            if exc.task_id:
+                journal.submitted(self.base_url, key, exc.task_id, exc.trace_id)
+            else:
+                journal.interrupted(self.base_url, key)
+            raise
+        except BaseException:
+            journal.interrupted(self.base_url, key)
+            raise
+        if result.task_id:
+            self._keys[result.task_id] = key
+        self._record(result.task_id, result)
+        return result
+
+    def _require_journal(self, key: str) -> Journal:
+        if self.journal is None:
+            raise ValueError(
+                f"idempotency_key={key!r} needs a journal: NanoBananaClient(journal='runs.sqlite')"
+            )
+        return self.journal
+
+    def _record(self, task_id: str | None, outcome: Outcome) -> None:
+        """Record a keyed task's outcome in the journal (no-op for tasks without a key)."""
+        key = self._keys.get(task_id or "")
+        if key is None or self.journal is None or task_id is None:
+            return
+        if isinstance(outcome, ImageResult) and outcome.status == "pending":
+            self.journal.submitted(self.base_url, key, task_id, outcome.trace_id)
+            return
+        if isinstance(outcome, ImageResult) and outcome.status == "succeeded":
+            self.journal.succeeded(self.base_url, key, outcome.model_dump(mode="json"))
+        elif isinstance(outcome, TaskFailedError) or (
+            isinstance(outcome, ImageResult) and outcome.status == "failed"
+        ):
+            error = outcome if isinstance(outcome, TaskFailedError) else outcome.error
+            self.journal.failed(
+                self.base_url,
+                key,
+                code=getattr(error, "code", None),
+                message=getattr(error, "message", None),
+                task_id=task_id,
+                trace_id=getattr(outcome, "trace_id", None),
+            )
+        else:
+            return  # a timeout or a read error: the key stays submitted, the next call polls
+        self._keys.pop(task_id, None)
 
     def _post_read(
         self, payload: dict[str, Any], *, task_id: str | None, cap: int
@@ -346,6 +447,9 @@ class NanoBananaClient:
         count: int | None = None,
         callback_url: str | None = None,
         wait: bool = True,
+        idempotency_key: str | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
     ) -> ImageResult:
         """Generate images from ``prompt`` (``action="generate"``).
 
@@ -367,7 +471,12 @@ class NanoBananaClient:
         """
         fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
         request = self._request("generate", prompt, callback_url=callback_url, **fields)
-        return self.submit(request, wait=wait)
+        keyed: dict[str, Any] = dict(
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
+        return self.submit(request, wait=wait, **keyed)
 
     def edit(
         self,
@@ -380,6 +489,9 @@ class NanoBananaClient:
         count: int | None = None,
         callback_url: str | None = None,
         wait: bool = True,
+        idempotency_key: str | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
         allowed_image_dir: str | os.PathLike[str] | None = None,
     ) -> ImageResult:
         """Edit ``images`` as ``prompt`` says (``action="edit"``).
@@ -408,9 +520,22 @@ class NanoBananaClient:
             allowed_image_dir=allowed_image_dir,
             **fields,
         )
-        return self.submit(request, wait=wait)
+        keyed: dict[str, Any] = dict(
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
+        return self.submit(request, wait=wait, **keyed)
 
-    def submit(self, request: ImageRequest, *, wait: bool = True) -> ImageResult:
+    def submit(
+        self,
+        request: ImageRequest,
+        *,
+        wait: bool = True,
+        idempotency_key: str | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+    ) -> ImageResult:
         """Send one validated request and, unless told not to, wait for its images.
 
         Poll mode sends ``"async": true`` and waits on the client's poller; sync mode makes one
@@ -429,10 +554,22 @@ class NanoBananaClient:
             BadRequestError, APIResponseValidationError: other answers.
             APIConnectionError: The API could not be reached; nothing was sent.
 
+            UncertainSubmissionError: ``idempotency_key``'s earlier submission was in flight
+                when its process died: maybe billed; nothing sent (``resubmit_uncertain=True``
+                submits again).
+            IdempotencyKeyMismatchError: The key names another request; nothing sent.
+            ValueError: ``idempotency_key`` without a journal.
+
+        Idempotency (client built with ``journal=``): the key is recorded before the request
+        leaves and the task_id as soon as it is known; the same key again returns the recorded
+        result (no request), polls the recorded task, or raises as above. A failed task raises
+        ``TaskFailedError`` again unless ``retry_failed=True``.
+
         A ``KeyboardInterrupt`` while waiting carries the task_id (``task_ids`` and a note).
 
         """
-        result = self._send(request, wait)
+        options = dict(resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
+        result = self._start(request, wait, idempotency_key, **options)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
         assert result.task_id is not None
@@ -506,7 +643,7 @@ class NanoBananaClient:
             return self._outcome(outcome)
         raise AssertionError("unreachable: a wait always ends with an outcome")
 
-    def iter_outcomes(
+    def iter_outcomes(  # a generator: the journal records each outcome as it is yielded
         self,
         task_ids: Sequence[str],
         *,
@@ -527,7 +664,11 @@ class NanoBananaClient:
 
         """
         budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
-        return iter_outcomes(self._poller, list(task_ids), max_wait=budget, on_progress=on_progress)
+        for task_id, outcome in iter_outcomes(
+            self._poller, list(task_ids), max_wait=budget, on_progress=on_progress
+        ):
+            self._record(task_id, outcome)
+            yield task_id, outcome
 
     def poll_tasks(
         self,
@@ -598,11 +739,19 @@ class NanoBananaClient:
         count: int | None = None,
         callback_url: str | None = None,
         wait: bool = True,
+        idempotency_key: str | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
     ) -> ImageResult:
         """Async :meth:`generate`: HTTP in the default thread pool, waits on the poller."""
         fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
         request = self._request("generate", prompt, callback_url=callback_url, **fields)
-        return await self.asubmit(request, wait=wait)
+        keyed: dict[str, Any] = dict(
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
+        return await self.asubmit(request, wait=wait, **keyed)
 
     async def aedit(
         self,
@@ -615,6 +764,9 @@ class NanoBananaClient:
         count: int | None = None,
         callback_url: str | None = None,
         wait: bool = True,
+        idempotency_key: str | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
         allowed_image_dir: str | os.PathLike[str] | None = None,
     ) -> ImageResult:
         """Async :meth:`edit` (local files are read in a worker thread)."""
@@ -628,13 +780,27 @@ class NanoBananaClient:
             allowed_image_dir=allowed_image_dir,
             **fields,
         )
-        return await self.asubmit(request, wait=wait)
+        keyed: dict[str, Any] = dict(
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
+        return await self.asubmit(request, wait=wait, **keyed)
 
-    async def asubmit(self, request: ImageRequest, *, wait: bool = True) -> ImageResult:
+    async def asubmit(
+        self,
+        request: ImageRequest,
+        *,
+        wait: bool = True,
+        idempotency_key: str | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+    ) -> ImageResult:
         """Async :meth:`submit`; same errors. A cancellation while the POST is in flight logs
-        the task_id at WARNING when the answer arrives.
+        the task_id at WARNING when the answer arrives (and the journal records it).
         """
-        result = await self._in_thread(self._send, request, wait)
+        options = dict(resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
+        result = await self._in_thread(self._start, request, wait, idempotency_key, **options)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
         assert result.task_id is not None
@@ -654,7 +820,7 @@ class NanoBananaClient:
             return self._outcome(outcome)
         raise AssertionError("unreachable: a wait always ends with an outcome")
 
-    def aiter_outcomes(
+    async def aiter_outcomes(
         self,
         task_ids: Sequence[str],
         *,
@@ -663,9 +829,11 @@ class NanoBananaClient:
     ) -> AsyncIterator[tuple[str, Outcome]]:
         """Async :meth:`iter_outcomes`; ``on_progress`` may be a coroutine function."""
         budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
-        return aiter_outcomes(
+        async for task_id, outcome in aiter_outcomes(
             self._poller, list(task_ids), max_wait=budget, on_progress=on_progress
-        )
+        ):
+            self._record(task_id, outcome)
+            yield task_id, outcome
 
     async def apoll_tasks(
         self,

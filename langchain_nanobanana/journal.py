@@ -91,7 +91,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
+from langchain_nanobanana.errors import NanoBananaError, SubmissionUncertainError, TaskFailedError
 
 __all__ = [
     "REQUEST_DEFAULTS",
@@ -141,13 +141,6 @@ _SHORT = 12  # hex characters of an identity shown in messages
 # Errors
 
 
-def _rebuild_error(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Exception:
-    err = cls.__new__(cls)
-    Exception.__init__(err, *args)
-    err.__dict__.update(state)
-    return err
-
-
 class JournalError(NanoBananaError):
     """The journal cannot be used: not a journal, another schema version, a corrupted or locked
     file, a closed journal, or a wrong argument. Nothing was sent to the API.
@@ -158,17 +151,10 @@ class JournalError(NanoBananaError):
 
     """
 
-    def __init__(self, message: str, *, path: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.task_ids: list[str] = []
+    path: str | None = None
 
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (type(self), self.args, self.__dict__))
+    def __init__(self, message: str, *, path: str | None = None, **fields: Any) -> None:
+        super().__init__(message, path=path, **fields)
 
 
 class IdempotencyKeyMismatchError(JournalError):
@@ -202,12 +188,15 @@ class IdempotencyKeyMismatchError(JournalError):
             f"Nothing was sent. A key names one request: use a new key, or discard the old "
             f"record{paid} with `nanobanana journal forget {key}`."
         )
-        super().__init__(message, path=path)
-        self.scope = scope
-        self.key = key
-        self.stored_identity = stored_identity
-        self.identity = identity
-        self.task_id = task_id
+        super().__init__(
+            message,
+            path=path,
+            scope=scope,
+            key=key,
+            stored_identity=stored_identity,
+            identity=identity,
+            task_id=task_id,
+        )
 
 
 class IdempotencyKeyBusyError(JournalError):
@@ -239,21 +228,25 @@ class IdempotencyKeyBusyError(JournalError):
             f"is gone, settle the key with `nanobanana journal resolve {key} --task-id ID` "
             f"or `nanobanana journal forget {key}`."
         )
-        super().__init__(message, path=path)
-        self.scope = scope
-        self.key = key
-        self.owner_pid = owner_pid
-        self.owner_host = owner_host
-        self.waited = waited
+        super().__init__(
+            message,
+            path=path,
+            scope=scope,
+            key=key,
+            owner_pid=owner_pid,
+            owner_host=owner_host,
+            waited=waited,
+        )
 
 
-class UncertainSubmissionError(NanoBananaError):
+class UncertainSubmissionError(SubmissionUncertainError):
     """Maybe billed: the key's submission was in flight when its owner died or was interrupted
     before an answer, so a task may exist (and be billed) whose ``task_id`` was never recorded.
 
-    Raised by :meth:`Journal.begin` without sending anything. Settle it by hand — look the task
-    up (vendor console, callback), then ``nanobanana journal resolve KEY --task-id ID`` if it ran,
-    or ``nanobanana journal forget KEY`` if it did not — or pass ``resubmit_uncertain=True`` to
+    A :class:`~langchain_nanobanana.errors.SubmissionUncertainError`, raised by
+    :meth:`Journal.begin` without sending anything. Settle it by hand — look the task up (vendor
+    console, callback), then ``nanobanana journal resolve KEY --task-id ID`` if it ran, or
+    ``nanobanana journal forget KEY`` if it did not — or pass ``resubmit_uncertain=True`` to
     submit again (which may pay twice).
 
     Attributes:
@@ -263,6 +256,8 @@ class UncertainSubmissionError(NanoBananaError):
         task_ids: Always ``[]``: no task id is known, that is the point.
 
     """
+
+    hint = ""
 
     def __init__(
         self, *, scope: str, key: str, owner_pid: int | None, reason: str, path: str | None = None
@@ -275,21 +270,7 @@ class UncertainSubmissionError(NanoBananaError):
             f"`nanobanana journal forget {key}` (it did not), or pass resubmit_uncertain=True "
             f"to submit again (may pay twice)."
         )
-        super().__init__(message)
-        self.message = message
-        self.scope = scope
-        self.key = key
-        self.owner_pid = owner_pid
-        self.path = path
-        self.task_id = None
-        self.trace_id = None
-        self.task_ids: list[str] = []
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (type(self), self.args, self.__dict__))
+        super().__init__(message, scope=scope, key=key, owner_pid=owner_pid, path=path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class _Batch:
     ) -> None:
         self.return_exceptions = return_exceptions
         self.requests: list[ImageRequest | Exception] = []
+        self.keys: list[str | None] = [_key_of(value) for value in inputs]
         for value in inputs:
             try:
                 self.requests.append(runnable.to_request(value))
@@ -170,9 +171,7 @@ class _Batch:
             )
 
 
-class NanoBananaImageGenerator(
-    Configured, RunnableSerializable[ImageGeneratorInput, ImageResult]
-):
+class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorInput, ImageResult]):
     """A Runnable that turns a prompt into an :class:`ImageResult`.
 
     Input: ``str``; any ``PromptValue``; a ``BaseMessage`` (e.g. an LLM's answer); or a ``dict``
@@ -311,7 +310,10 @@ class NanoBananaImageGenerator(
                 batch.skipped(index)
                 return
             try:
-                batch.submitted(index, self.client.submit(request, wait=batch.wait_in_line))
+                result = self.client.submit(
+                    request, wait=batch.wait_in_line, idempotency_key=batch.keys[index]
+                )
+                batch.submitted(index, result)
             except Exception as exc:
                 batch.submitted(index, exc)
 
@@ -362,7 +364,9 @@ class NanoBananaImageGenerator(
                     batch.skipped(index)
                     return
                 try:
-                    result = await self.client.asubmit(request, wait=batch.wait_in_line)
+                    result = await self.client.asubmit(
+                        request, wait=batch.wait_in_line, idempotency_key=batch.keys[index]
+                    )
                 except Exception as exc:
                     batch.submitted(index, exc)
                 else:
@@ -557,6 +561,13 @@ def _batch_args(
         bool(kw.get("return_exceptions")),
         run_manager[0] if run_manager else None,
     )
+
+
+def _key_of(value: object) -> str | None:
+    """The idempotency key of a dict input (its ``id``), else ``None``."""
+    if isinstance(value, dict) and value.get("id") is not None:
+        return str(value["id"])
+    return None
 
 
 def _first(outputs: list[Any]) -> ImageResult:

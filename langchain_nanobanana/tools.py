@@ -19,6 +19,7 @@ exception by a later local step (download, content blocks): the tool returns it 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 from typing import Annotated, Any, Literal
@@ -81,6 +82,10 @@ _MODEL_FIXABLE = (
 )
 
 ToolOutput = tuple[Any, Any]
+#: The ``tool_call_id`` of the tool call being run (the journal's default idempotency key).
+_TOOL_CALL_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "nanobanana_tool_call_id", default=None
+)
 _Count = Annotated[int, Strict()]
 
 
@@ -259,6 +264,32 @@ class _ImageTool(_NanoBananaTool):
             fields["callback_url"] = self.callback_url
         return ImageRequest(**fields)
 
+    def run(self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kw: Any) -> Any:
+        """``BaseTool.run``, remembering ``tool_call_id``: with a journal on the client it is the
+        idempotency key, so replaying an agent graph from a checkpoint pays nothing.
+        """
+        token = _TOOL_CALL_ID.set(tool_call_id)
+        try:
+            return super().run(tool_input, *args, tool_call_id=tool_call_id, **kw)
+        finally:
+            _TOOL_CALL_ID.reset(token)
+
+    async def arun(
+        self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kw: Any
+    ) -> Any:
+        """Async :meth:`run`."""
+        token = _TOOL_CALL_ID.set(tool_call_id)
+        try:
+            return await super().arun(tool_input, *args, tool_call_id=tool_call_id, **kw)
+        finally:
+            _TOOL_CALL_ID.reset(token)
+
+    def _key(self) -> str | None:
+        if self.client.journal is None:
+            return None
+        call_id = _TOOL_CALL_ID.get()
+        return f"tool:{self.name}:{call_id}" if call_id else None
+
     def _saved(self, result: ImageResult) -> str:
         if not self.download_dir or not result.images:
             return ""
@@ -284,7 +315,7 @@ class _ImageTool(_NanoBananaTool):
     def _call(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = self._build(fields)
-            result = self.client.submit(request, wait=False)
+            result = self.client.submit(request, wait=False, idempotency_key=self._key())
             if result.status == "pending" and self.wait and request.callback_url is None:
                 assert result.task_id is not None
                 result = _first_result(
@@ -301,7 +332,7 @@ class _ImageTool(_NanoBananaTool):
     async def _acall(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = await asyncio.to_thread(self._build, fields)
-            result = await self.client.asubmit(request, wait=False)
+            result = await self.client.asubmit(request, wait=False, idempotency_key=self._key())
             if result.status == "pending" and self.wait and request.callback_url is None:
                 assert result.task_id is not None
                 outcomes = self.client.aiter_outcomes(

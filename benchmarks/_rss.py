@@ -22,9 +22,10 @@ def measure(mode: str, base_url: str, nbytes: int) -> dict[str, Any]:
     """Download ``/files/padded/<nbytes>.png`` from ``base_url`` and report memory growth in MiB.
 
     Args:
-        mode: ``"stream"``: ``langchain_nanobanana.images.download_image`` (what
-            ``ImageResult.download`` uses); ``"naive"``: ``session.get(url).content`` written to a
-            file, for contrast (shows that the probe does see a body held in memory).
+        mode: ``"stream"``: ``ImageResult.download(directory, client=...)`` (the client's
+            transport streams the body to disk); ``"naive"``: ``session.get(url).content``
+            written to a file, for contrast (shows that the probe does see a body held in
+            memory).
         base_url: The simulator's base URL.
         nbytes: Size of the file to download.
 
@@ -32,17 +33,21 @@ def measure(mode: str, base_url: str, nbytes: int) -> dict[str, Any]:
     import psutil
     import requests
 
-    from langchain_nanobanana.images import download_image
+    from langchain_nanobanana import ImageResult, NanoBananaClient
 
     proc = psutil.Process()
     session = requests.Session()
+    client = NanoBananaClient("rss-probe", base_url=base_url)  # image GETs never carry the token
     url = f"{base_url}/files/padded/{nbytes}.png"
     warm = f"{base_url}/files/padded/{256 * 1024}.png"
     with tempfile.TemporaryDirectory() as directory:
 
         def fetch(target: str) -> int:
             if mode == "stream":
-                path = download_image(session, target, directory, max_bytes=nbytes + MiB)
+                result = ImageResult(status="succeeded", images=[{"image_url": target}])
+                [path] = result.download(
+                    directory, client=client, prefix=f"stream-{len(target)}", max_bytes=nbytes + MiB
+                )
                 return path.stat().st_size
             body = session.get(target, timeout=(10, 60)).content
             with open(f"{directory}/naive-{len(body)}.png", "wb") as out:
@@ -71,6 +76,8 @@ def measure(mode: str, base_url: str, nbytes: int) -> dict[str, Any]:
         sampler.join()
         peak = max(peak, proc.memory_info().rss)
         maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    client.close()
+    session.close()
     return {
         "mode": mode,
         "bytes": size,

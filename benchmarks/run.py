@@ -42,9 +42,8 @@ from _sim import SimProcess, with_duration
 from langchain_core.callbacks import BaseCallbackHandler
 
 from langchain_nanobanana import ImageResult, NanoBananaClient, NanoBananaImageGenerator
-from langchain_nanobanana._http import SUBMIT_PATH, TASKS_PATH
-from langchain_nanobanana._polling import PollSchedule
-from langchain_nanobanana.client import BATCH_CHUNK
+from langchain_nanobanana._core.polling import BATCH_CHUNK, RoundTimer
+from langchain_nanobanana._transport import SUBMIT_PATH, TASKS_PATH
 from langchain_nanobanana.runnables import PROGRESS_EVENT, ImageGeneratorInput
 
 MiB = 2**20
@@ -80,13 +79,19 @@ class ProgressLog(BaseCallbackHandler):
 
 @contextlib.contextmanager
 def restart_disabled() -> Iterator[None]:
-    """Poll schedule without the restart-on-progress (growth x1.5 only), for comparison."""
-    original = PollSchedule.restart
-    PollSchedule.restart = lambda self: None  # type: ignore[method-assign]
+    """Poll schedule without the restart-on-progress (growth x1.5 only), for comparison: every
+    round is scheduled as if no task had finished in it.
+    """
+    original = RoundTimer.after_round
+
+    def growth_only(self: RoundTimer, now: float, *, progress: bool) -> None:
+        original(self, now, progress=False)
+
+    RoundTimer.after_round = growth_only  # type: ignore[method-assign]
     try:
         yield
     finally:
-        PollSchedule.restart = original  # type: ignore[method-assign]
+        RoundTimer.after_round = original  # type: ignore[method-assign]
 
 
 # -- (a) per-call overhead --------------------------------------------------------------------
@@ -215,6 +220,7 @@ def run_batch(
         out = await generator.abatch(prompts, config=config)
         return out, begin, time.perf_counter(), time.time()
 
+    start_wall = time.time()
     if use_async:
         results, start, end, end_wall = asyncio.run(timed_abatch())
     else:
@@ -222,27 +228,31 @@ def run_batch(
         results = generator.batch(prompts, config=config)
         end, end_wall = time.perf_counter(), time.time()
     wall = end - start
+    rounds = client._poller.rounds  # the client's one poller: every round it made
     client.close()
     for prompt, result in zip(prompts, results, strict=True):  # every image, in input order
         if result.status != "succeeded" or result.images[0].prompt != prompt:
             raise RuntimeError(f"{label}: wrong result for {prompt!r}: {result!r}")
     records = sim.tasks()
     mine = [records[r.task_id] for r in results if r.task_id]
-    first_at, first = log.events[0]
-    pending = len(prompts)
-    chunk_slots = 0
-    for _, data in log.events:
-        chunk_slots += math.ceil(pending / BATCH_CHUNK)
-        pending = data["pending"]
+    if log.events:  # the waiter started when the last submission was answered
+        first_at, first = log.events[0]
+        submit_phase = first_at - first["elapsed"] - start
+    else:  # no round saw a task pending: the last submission's arrival stands in
+        submit_phase = max(r["created_at"] for r in mine) - start_wall
+    # Round k reads the tasks still pending after round k-1 (all of them in round 1), in chunks
+    # of BATCH_CHUNK ids. The events give the pending count after each round they report.
+    pending_before = [len(prompts), *(data["pending"] for _, data in log.events)][:rounds]
+    chunk_slots = sum(math.ceil(p / BATCH_CHUNK) for p in pending_before)
     return BatchRun(
         label=label,
         n=len(prompts),
         poll_interval=poll_interval,
         wall=wall,
-        submit_phase=first_at - first["elapsed"] - start,
+        submit_phase=submit_phase,
         longest_task=max(r["finished_at"] - r["created_at"] for r in mine),
         after_last_task=end_wall - max(r["finished_at"] for r in mine),
-        rounds=len(log.events),
+        rounds=rounds,
         poll_requests=sim.count(TASKS_PATH),
         chunk_slots=chunk_slots,
         submissions=sim.count(SUBMIT_PATH),
@@ -399,7 +409,7 @@ def bench_download(sim: SimProcess, nbytes: int) -> dict[str, Any]:
             result = pool.apply(measure_rss, (mode, sim.base_url, nbytes))
         out[mode] = result
         what = (
-            "images.download_image (streamed)"
+            "ImageResult.download(client=...) (streamed)"
             if mode == "stream"
             else "naive session.get(url).content, for contrast"
         )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import struct
 import sys
 import uuid
 from pathlib import Path
@@ -45,7 +46,6 @@ from langchain_nanobanana import (
     NanoBananaToolkit,
 )
 from langchain_nanobanana.client import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
-from langchain_nanobanana.images import image_size
 from langchain_nanobanana.runnables import PROGRESS_EVENT
 from langchain_nanobanana.testing import FakeNanoBananaServer
 from langchain_nanobanana.testing.chat import ScriptedChatModel, last_image_urls, tool_call
@@ -170,6 +170,30 @@ def run_agent(client: NanoBananaClient) -> list[tuple[ImageResult, dict[str, Any
     return artifacts
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of a PNG (IHDR) or JPEG (first SOFn marker); ``None`` otherwise."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD9:  # standalone markers: no length
+            i += 2
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn
+            if i + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        else:
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
 def ratio(text: str) -> float:
     width, height = (int(part) for part in text.split(":"))
     return width / height
@@ -192,7 +216,7 @@ def save(
 ) -> list[Row]:
     """Download every image of ``result`` into ``out``; read each file's pixel size."""
     rows = []
-    for path in result.download(out, session=client.session):
+    for path in result.download(out, client=client):
         size = image_size(path.read_bytes()) or (0, 0)
         rows.append(Row(step, result.task_id or "-", result.trace_id or "-", path, size, asked))
     return rows

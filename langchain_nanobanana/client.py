@@ -112,8 +112,10 @@ class NanoBananaClient:
             Plain ``http://`` only for loopback hosts; ``user:pass@`` refused.
         mode: ``"poll"`` (default): submit with ``"async": true`` and poll; ``"sync"``: one
             blocking POST that returns the images (30-120+ s).
-        timeout: Seconds per HTTP request, bounding each socket read and the whole answer
-            (default 60.0).
+        timeout: Seconds per HTTP request (default 60.0): bounds the connection, each socket
+            read, and reading the body once the headers arrived. (A server that drips its status
+            line byte by byte can stretch one request further; a wait for a task is bounded by
+            ``max_wait`` all the same, because each waiter keeps its own deadline.)
         sync_timeout: The same for a sync-mode submission (default 1800.0).
         max_retries: Retry bound of both retry policies (default 2).
         backoff_factor: Seconds; the n-th consecutive retry waits ``backoff_factor * 2**(n-1)``
@@ -610,7 +612,7 @@ class NanoBananaClient:
         for item in found.values():
             if isinstance(item, BaseException):
                 raise item
-        return [r for t in ids if isinstance(r := found.get(t), TaskRecord)]
+        return [r for t in task_ids if isinstance(r := found.get(t), TaskRecord)]
 
     def _read_list(self, ids: list[str]) -> dict[str, TaskRecord | BaseException]:
         answer = self._post_read(

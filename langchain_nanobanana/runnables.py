@@ -441,8 +441,13 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         """
         if not inputs:
             return []
-        return self._batch_with_config(
-            self._collect, inputs, config, return_exceptions=return_exceptions, **kwargs
+        return self._batch_with_config(  # which keeps return_exceptions to itself: pass it on
+            self._collect,
+            inputs,
+            config,
+            return_exceptions=return_exceptions,
+            collect_exceptions=return_exceptions,
+            **kwargs,
         )
 
     async def abatch(
@@ -457,7 +462,12 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         if not inputs:
             return []
         return await self._abatch_with_config(
-            self._acollect, inputs, config, return_exceptions=return_exceptions, **kwargs
+            self._acollect,
+            inputs,
+            config,
+            return_exceptions=return_exceptions,
+            collect_exceptions=return_exceptions,
+            **kwargs,
         )
 
     def batch_as_completed(  # type: ignore[override]
@@ -558,7 +568,7 @@ def _batch_args(
     """``(config, return_exceptions, first run manager)`` from ``_batch_with_config``'s call."""
     return (
         config[0] if config else None,
-        bool(kw.get("return_exceptions")),
+        bool(kw.get("collect_exceptions")),
         run_manager[0] if run_manager else None,
     )
 

@@ -409,6 +409,39 @@ def test_runnable_with_callback_url_returns_pending_without_polling(
     assert _tasks_polled(sim) == 0
 
 
+def test_runnable_fixed_sizes_apply_to_a_callback_edit(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, hook: WebhookReceiver
+) -> None:
+    """The generator's ``aspect_ratio``/``resolution`` apply to edits too (SPEC: both actions),
+    with a callback as without one."""
+    source = sim.image_url(64, 64)
+    generator = NanoBananaImageGenerator(
+        client=client,
+        model="nano-banana-pro",
+        aspect_ratio="16:9",
+        resolution="2K",
+        callback_url=hook.url,
+    )
+
+    pending = generator.invoke({"prompt": "make it wide", "images": [source]})
+    delivered = hook.wait_for(pending.task_id or "", timeout=10)
+
+    [submitted] = sim.requests_to("/nano-banana/images")
+    assert submitted.json == {
+        "action": "edit",
+        "prompt": "make it wide",
+        "model": "nano-banana-pro",
+        "image_urls": [source],
+        "aspect_ratio": "16:9",
+        "resolution": "2K",
+        "callback_url": hook.url,
+    }
+    assert delivered.status == "succeeded" and delivered.task_id == pending.task_id
+    image = client.session.get(delivered.urls[0], timeout=5)
+    assert png_size(image.content) == (2688, 1536)  # 16:9 at 2K, not the source's 64x64
+    assert _tasks_polled(sim) == 0
+
+
 async def test_runnable_abatch_with_callback_url_matches_deliveries(
     sim: FakeNanoBananaServer, client: NanoBananaClient, hook: WebhookReceiver
 ) -> None:

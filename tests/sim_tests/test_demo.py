@@ -68,7 +68,7 @@ def load_demo() -> ModuleType:
 
 
 def test_without_token_runs_on_builtin_simulator_into_out(tmp_path: Path) -> None:
-    proc = run_demo(tmp_path, "--task-duration", "0.2")
+    proc = run_demo(tmp_path, "--task-duration", "0.6")
 
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -1,4 +1,8 @@
-"""Tests for ``langchain_nanobanana.images``: inputs, data URIs, local files, downloads, blocks."""
+"""``langchain_nanobanana.images.download_image`` against a small loopback HTTP server.
+
+Downloads go through a client's transport (``client._transport``: its pooled session, never the
+token); the server here serves the odd answers an image host may give.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from langchain_nanobanana.errors import InvalidImageError, NanoBananaError
-from langchain_nanobanana.images import (
-    download_image,
-)
+from langchain_nanobanana import NanoBananaClient
+from langchain_nanobanana._transport import Transport
+from langchain_nanobanana.errors import APIConnectionError, InvalidImageError, NanoBananaError
+from langchain_nanobanana.images import download_image
 
 # --------------------------------------------------------------------------- hand-built images
 
@@ -195,101 +198,102 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with requests.Session() as s:
-        s.trust_env = False  # no proxies for loopback
-        yield s
+def transport(server: str) -> Iterator[Transport]:
+    """The transport of a token-less client (what ``ImageResult.download`` uses by default)."""
+    with NanoBananaClient(api_token="", base_url=server, max_retries=0) as client:
+        client.session.trust_env = False  # no proxies for loopback
+        yield client._transport
 
 
 def all_entries(directory: Path) -> list[str]:
     return sorted(os.listdir(directory))  # includes hidden temporary files
 
 
-def test_download_png(server: str, session: requests.Session, tmp_path: Path) -> None:
+def test_download_png(server: str, transport: Transport, tmp_path: Path) -> None:
     target = tmp_path / "a" / "b"  # created with parents
-    path = download_image(session, f"{server}/img/cat.png", target)
+    path = download_image(transport, f"{server}/img/cat.png", target)
     assert path == target / "cat.png"
     assert path.read_bytes() == PNG
     assert all_entries(target) == ["cat.png"]
 
 
-def test_download_fixes_extension(server: str, session: requests.Session, tmp_path: Path) -> None:
-    assert download_image(session, f"{server}/img/photo.jpg", tmp_path).name == "photo.png"
-    assert download_image(session, f"{server}/img/real.jpeg", tmp_path).name == "real.jpeg"
-    assert download_image(session, f"{server}/octet/pic", tmp_path).name == "pic.gif"
-    assert download_image(session, f"{server}/no-type", tmp_path).name == "no-type.webp"
-    named = download_image(session, f"{server}/img/cat.png", tmp_path, filename="../../evil.sh")
+def test_download_fixes_extension(server: str, transport: Transport, tmp_path: Path) -> None:
+    assert download_image(transport, f"{server}/img/photo.jpg", tmp_path).name == "photo.png"
+    assert download_image(transport, f"{server}/img/real.jpeg", tmp_path).name == "real.jpeg"
+    assert download_image(transport, f"{server}/octet/pic", tmp_path).name == "pic.gif"
+    assert download_image(transport, f"{server}/no-type", tmp_path).name == "no-type.webp"
+    named = download_image(transport, f"{server}/img/cat.png", tmp_path, filename="../../evil.sh")
     assert named == tmp_path / "evil.png"
 
 
-def test_download_small_chunks(server: str, session: requests.Session, tmp_path: Path) -> None:
-    path = download_image(session, f"{server}/img/cat.png", tmp_path, chunk_size=1)
+def test_download_small_chunks(server: str, transport: Transport, tmp_path: Path) -> None:
+    path = download_image(transport, f"{server}/img/cat.png", tmp_path, chunk_size=1)
     assert path.read_bytes() == PNG
 
 
-def test_download_never_overwrites(server: str, session: requests.Session, tmp_path: Path) -> None:
+def test_download_never_overwrites(server: str, transport: Transport, tmp_path: Path) -> None:
     (tmp_path / "cat.png").write_bytes(b"precious")
-    first = download_image(session, f"{server}/img/cat.png", tmp_path)
-    second = download_image(session, f"{server}/img/cat.png", tmp_path)
+    first = download_image(transport, f"{server}/img/cat.png", tmp_path)
+    second = download_image(transport, f"{server}/img/cat.png", tmp_path)
     assert (first.name, second.name) == ("cat-1.png", "cat-2.png")
     assert (tmp_path / "cat.png").read_bytes() == b"precious"
     assert first.read_bytes() == second.read_bytes() == PNG
     assert all_entries(tmp_path) == ["cat-1.png", "cat-2.png", "cat.png"]
 
 
-def test_download_same_name_twice(server: str, session: requests.Session, tmp_path: Path) -> None:
-    paths = [download_image(session, f"{server}/img/cat.png", tmp_path) for _ in range(2)]
+def test_download_same_name_twice(server: str, transport: Transport, tmp_path: Path) -> None:
+    paths = [download_image(transport, f"{server}/img/cat.png", tmp_path) for _ in range(2)]
     assert [p.name for p in paths] == ["cat.png", "cat-1.png"]
 
 
 def test_download_traversal_name_sanitised(
-    server: str, session: requests.Session, tmp_path: Path
+    server: str, transport: Transport, tmp_path: Path
 ) -> None:
     target = tmp_path / "out"
-    path = download_image(session, f"{server}/x/..%2F..%2Fetc%2Fpasswd", target)
+    path = download_image(transport, f"{server}/x/..%2F..%2Fetc%2Fpasswd", target)
     assert path.parent == target
     assert path.name == "passwd.png"
     assert all_entries(target) == ["passwd.png"]
     assert all_entries(tmp_path) == ["out"]
 
 
-def test_download_refuses_html(server: str, session: requests.Session, tmp_path: Path) -> None:
+def test_download_refuses_html(server: str, transport: Transport, tmp_path: Path) -> None:
     with pytest.raises(InvalidImageError, match="text/html") as err:
-        download_image(session, f"{server}/page.html", tmp_path)
+        download_image(transport, f"{server}/page.html", tmp_path)
     assert "/page.html" in str(err.value)
     for path in ("/octet/page", "/liar.png"):
         with pytest.raises(InvalidImageError, match="not a PNG"):
-            download_image(session, server + path, tmp_path)
+            download_image(transport, server + path, tmp_path)
     assert all_entries(tmp_path) == []
 
 
 def test_download_refuses_large_content_length(
-    server: str, session: requests.Session, tmp_path: Path
+    server: str, transport: Transport, tmp_path: Path
 ) -> None:
     with pytest.raises(NanoBananaError, match="max_bytes") as err:
-        download_image(session, f"{server}/huge-length.png", tmp_path)
+        download_image(transport, f"{server}/huge-length.png", tmp_path)
     assert "refused" in str(err.value) and str(10**12) in str(err.value)
     with pytest.raises(NanoBananaError, match="refused"):
-        download_image(session, f"{server}/big-length.png", tmp_path, max_bytes=SMALL_LIMIT)
+        download_image(transport, f"{server}/big-length.png", tmp_path, max_bytes=SMALL_LIMIT)
     assert all_entries(tmp_path) == []
 
 
 def test_download_aborts_stream_over_limit(
-    server: str, session: requests.Session, tmp_path: Path
+    server: str, transport: Transport, tmp_path: Path
 ) -> None:
     with pytest.raises(NanoBananaError, match="aborted") as err:
-        download_image(session, f"{server}/big-nolength.png", tmp_path, max_bytes=SMALL_LIMIT)
+        download_image(transport, f"{server}/big-nolength.png", tmp_path, max_bytes=SMALL_LIMIT)
     assert not isinstance(err.value, InvalidImageError)
     assert all_entries(tmp_path) == []
     # the same body fits a larger cap
-    path = download_image(session, f"{server}/big-nolength.png", tmp_path)
+    path = download_image(transport, f"{server}/big-nolength.png", tmp_path)
     assert path.stat().st_size == SMALL_LIMIT * 3
 
 
-def test_download_memory_stays_flat(server: str, session: requests.Session, tmp_path: Path) -> None:
+def test_download_memory_stays_flat(server: str, transport: Transport, tmp_path: Path) -> None:
     tracemalloc.start()
     try:
-        path = download_image(session, f"{server}/stream.png", tmp_path)
+        path = download_image(transport, f"{server}/stream.png", tmp_path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -297,23 +301,26 @@ def test_download_memory_stays_flat(server: str, session: requests.Session, tmp_
     assert peak < 2 * 2**20, f"peak {peak} bytes for an {len(BIG_BODY)}-byte download"
 
 
-def test_download_http_errors(server: str, session: requests.Session, tmp_path: Path) -> None:
+def test_download_http_errors(server: str, transport: Transport, tmp_path: Path) -> None:
     with pytest.raises(NanoBananaError, match="HTTP 404") as err:
-        download_image(session, f"{server}/nope.png", tmp_path)
+        download_image(transport, f"{server}/nope.png", tmp_path)
     assert f"{server}/nope.png" in str(err.value)
     assert not isinstance(err.value, InvalidImageError)
     with pytest.raises(NanoBananaError, match="HTTP 503"):
-        download_image(session, f"{server}/server-error.png", tmp_path)
+        download_image(transport, f"{server}/server-error.png", tmp_path)
     assert all_entries(tmp_path) == []
 
 
-def test_download_connection_refused(session: requests.Session, tmp_path: Path) -> None:
+def test_download_connection_refused(transport: Transport, tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(NanoBananaError, match="ConnectionError") as err:
-        download_image(session, f"http://127.0.0.1:{port}/a.png", tmp_path, timeout=2)
-    assert isinstance(err.value.__cause__, requests.ConnectionError)
+    with pytest.raises(APIConnectionError, match="ConnectionError") as err:
+        download_image(transport, f"http://127.0.0.1:{port}/a.png", tmp_path, timeout=(2, 2))
+    assert f"127.0.0.1:{port}" in str(err.value)
+    # Transport errors are scrubbed, never chained (nothing reachable holds a request or header).
+    assert err.value.__cause__ is None and err.value.__context__ is None
+    assert all_entries(tmp_path) == []
 
 
 class _NoNetwork:

@@ -245,26 +245,98 @@ def test_image_of_exactly_10_mib_accepted(sim: FakeNanoBananaServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "parts"),
+    ("fields", "size"),
     [
-        ("aspect_ratio", "16:9", ["aspect_ratio='16:9'", "action='edit'", "first image"]),
-        ("aspect_ratio", "1:1", ["aspect_ratio='1:1'", "action='edit'", "leave it unset"]),
-        ("resolution", "2K", ["resolution='2K'", "action='edit'", "first image"]),
-        ("resolution", "1K", ["resolution='1K'", "action='edit'", "leave it unset"]),
+        ({"aspect_ratio": "16:9", "resolution": "4K", "model": "nano-banana-2.1"}, (5376, 3072)),
+        ({"aspect_ratio": "2:3", "resolution": "2K", "model": "nano-banana-pro"}, (1664, 2496)),
+        ({"aspect_ratio": "16:9"}, (8, 8)),  # 1K: older models keep the first image's shape
+        ({"resolution": "1K", "model": "nano-banana"}, (8, 8)),
     ],
 )
-def test_generate_only_fields_with_edit(
+def test_edit_sends_aspect_ratio_and_resolution(
     client: NanoBananaClient,
     sim: FakeNanoBananaServer,
-    field: str,
-    value: str,
-    parts: list[str],
+    tmp_path: Path,
+    fields: dict[str, Any],
+    size: tuple[int, int],
 ) -> None:
-    fields: dict[str, Any] = {field: value, "model": "nano-banana-pro"}
-    with refused_before_any_request(sim, *parts):
-        client.submit(
-            ImageRequest(action="edit", prompt="x", image_urls=[sim.image_url(8, 8)], **fields)
+    """SPEC: ``aspect_ratio`` and ``resolution`` are accepted for both actions; an edit sends
+    them as given (the vendor MCP server documents 4K edits with ``nano-banana-2.1``)."""
+    source = sim.image_url(8, 8)
+    result = client.edit("make it wide", [source], **fields)
+    assert result.status == "succeeded"
+    (body,) = [r.json for r in sim.requests_to("/nano-banana/images")]
+    assert body == {
+        "action": "edit",
+        "prompt": "make it wide",
+        "image_urls": [source],
+        **fields,
+        "async": True,
+    }
+    (path,) = result.download(tmp_path, client=client)
+    assert png_size(path.read_bytes()) == size
+
+
+def test_edit_request_accepts_both_fields(
+    client: NanoBananaClient, sim: FakeNanoBananaServer
+) -> None:
+    request = ImageRequest(
+        action="edit",
+        prompt="x",
+        image_urls=[sim.image_url(8, 8)],
+        aspect_ratio="9:16",
+        resolution="2K",
+        model="nano-banana-pro",
+    )
+    assert client.submit(request).status == "succeeded"
+    assert sim.requests_to("/nano-banana/images")[0].json == request.to_payload(async_=True)
+
+
+async def test_aedit_sends_aspect_ratio_and_resolution(
+    client: NanoBananaClient, sim: FakeNanoBananaServer
+) -> None:
+    source = sim.image_url(8, 8)
+    fields: dict[str, Any] = {
+        "aspect_ratio": "16:9",
+        "resolution": "4K",
+        "model": "nano-banana-2.1",
+    }
+    assert (await client.aedit("wide", source, **fields)).status == "succeeded"
+    body = sim.requests_to("/nano-banana/images")[0].json
+    assert isinstance(body, dict)
+    assert {k: body.get(k) for k in fields} == fields
+
+
+@pytest.mark.parametrize("model", [None, *LOWRES])
+@pytest.mark.parametrize("resolution", ["2K", "4K"])
+def test_edit_high_resolution_needs_a_capable_model(
+    client: NanoBananaClient, sim: FakeNanoBananaServer, model: str | None, resolution: str
+) -> None:
+    fields: dict[str, Any] = {"model": model} if model else {}
+    with refused_before_any_request(
+        sim,
+        "resolution",
+        f"'{resolution}'",
+        f"model='{model or 'nano-banana'}'",
+        "nano-banana-2.1",
+        "nano-banana-pro",
+    ):
+        client.edit(
+            "x", [sim.image_url(8, 8)], aspect_ratio="16:9", resolution=resolution, **fields
         )
+
+
+@pytest.mark.parametrize(
+    ("declared", "found"), [("image/jpeg", "image/png"), ("image/gif", "image/png")]
+)
+def test_edit_refuses_data_uri_whose_type_differs_from_its_bytes(
+    client: NanoBananaClient, sim: FakeNanoBananaServer, declared: str, found: str
+) -> None:
+    mislabelled = f"data:{declared};base64," + base64.b64encode(padded_png(64)).decode()
+    with refused_before_any_request(sim, "image_urls[0]", declared, found, error=InvalidImageError):
+        client.edit("x", [mislabelled])
+    with refused_before_any_request(sim, "image_urls[0]", declared, found):
+        client.submit(ImageRequest(action="edit", prompt="x", image_urls=[mislabelled]))
 
 
 @pytest.mark.parametrize("action", ["draw", "Generate", "", None, "variation"])
@@ -319,7 +391,7 @@ def test_high_resolution_accepted_and_sized(
 ) -> None:
     result = client.generate("cat", model=model, resolution=resolution, aspect_ratio=ratio)
     scale = {"2K": 2, "4K": 4}[resolution]
-    (path,) = result.download(tmp_path, session=client.session)
+    (path,) = result.download(tmp_path, client=client)
     width, height = SIZES_1K[ratio]
     assert png_size(path.read_bytes()) == (width * scale, height * scale)
 
@@ -419,5 +491,5 @@ def test_1k_images_have_documented_size(
     client: NanoBananaClient, tmp_path: Path, ratio: str
 ) -> None:
     result = client.generate("a lighthouse", aspect_ratio=ratio)
-    (path,) = result.download(tmp_path, session=client.session)
+    (path,) = result.download(tmp_path, client=client)
     assert png_size(path.read_bytes()) == SIZES_1K[ratio]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from langchain_nanobanana import (
     GeneratedImage,
@@ -176,8 +177,73 @@ def test_task_record_ids_and_types() -> None:
     assert TaskRecord.from_api({"task_id": "t2"}).id == "t2"
     odd = TaskRecord.from_api({"id": "t3", "created_at": True, "request": "x", "response": []})
     assert odd.created_at is None and odd.request is None and odd.status == "pending"
-    with pytest.raises(ValueError, match="without an id"):
-        TaskRecord.from_api({"created_at": 1.0})
+    # No id at all: a NanoBananaError (the answer layer makes it an APIResponseValidationError
+    # naming the task), never a bare ValueError / pydantic error.
+    for record in ({"created_at": 1.0}, {"id": 5}, {"id": ""}, {"task_id": None}):
+        with pytest.raises(NanoBananaError, match="without an id") as info:
+            TaskRecord.from_api(record)
+        assert not isinstance(info.value, ValidationError)
+    assert TaskRecord.from_api({"created_at": 1.0}, task_id="asked").id == "asked"
+    assert TaskRecord.from_api({"id": "own"}, task_id="asked").id == "own"
+    junks: list[object] = [None, [], "text", 3]
+    for junk in junks:
+        with pytest.raises(NanoBananaError, match="not an object"):
+            TaskRecord.from_api(junk, task_id="asked")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "t", "finished_at": "yesterday", "trace_id": 7, "response": {"success": "yes"}},
+        {"id": "t", "response": {"success": True, "data": {"image_url": "https://x/a.png"}}},
+        {"id": "t", "response": {"success": False, "error": ["not", "an", "object"]}},
+        {"id": "t", "response": {"success": False, "error": {"code": 5, "message": None}}},
+        {"id": "t", "state": 5, "status": ["failed"], "request": None},
+    ],
+)
+def test_odd_types_in_records_never_raise(record: dict[str, Any]) -> None:
+    parsed = TaskRecord.from_api(record)
+    assert parsed.id == "t" and parsed.status in ("pending", "failed")
+    assert parsed.trace_id is None or isinstance(parsed.trace_id, str)
+    if parsed.result is not None and parsed.result.error is not None:
+        assert isinstance(parsed.result.error.message, str)
+
+
+@pytest.mark.parametrize(
+    "word", ["failed", "FAILED", "error", "cancelled", "canceled", "rejected", "timeout"]
+)
+@pytest.mark.parametrize("key", ["state", "status"])
+def test_failure_word_without_response_ends_the_task(key: str, word: str) -> None:
+    """SPEC Part 1: a record that signals failure only by a state word is failed at once."""
+    record = TaskRecord.from_api(
+        {"id": "t", key: word, "finished_at": 1700000001, "trace_id": "tr"}
+    )
+    assert record.status == "failed" and record.result is not None
+    result = record.result
+    assert (result.status, result.task_id, result.trace_id) == ("failed", "t", "tr")
+    assert result.error is not None and result.error.code == word.lower()
+    with pytest.raises(TaskFailedError) as info:
+        result.raise_for_status()
+    assert info.value.task_id == "t" and word.lower() in str(info.value)
+
+
+@pytest.mark.parametrize("word", ["running", "queued", "processing", "succeeded", "", None])
+def test_other_words_without_response_stay_pending(word: str | None) -> None:
+    assert TaskRecord.from_api({"id": "t", "state": word}).status == "pending"
+
+
+def test_response_wins_over_a_state_word() -> None:
+    record = TaskRecord.from_api({"id": "t", "state": "failed", "response": SUCCESS})
+    assert record.status == "succeeded" and record.result is not None and record.result.urls
+
+
+def test_result_error_model() -> None:
+    from langchain_nanobanana import results
+
+    assert "ResultError" in results.__all__ and not hasattr(results, "ImageError")
+    error = ImageResult.from_response(FAILURE).error
+    assert isinstance(error, results.ResultError)
+    assert results.ResultError().message == "unknown error"
 
 
 # -- from_callback ---------------------------------------------------------------------------
@@ -233,7 +299,7 @@ def test_download_writes_valid_pngs(
     client: NanoBananaClient, sim: FakeNanoBananaServer, tmp_path: Path
 ) -> None:
     result = client.generate("a lighthouse", aspect_ratio="9:16", count=3)
-    paths = result.download(tmp_path / "nested" / "out", session=client.session)
+    paths = result.download(tmp_path / "nested" / "out", client=client)
     assert [p.parent for p in paths] == [tmp_path / "nested" / "out"] * 3
     assert [p.name for p in paths] == [f"{result.task_id}-{n}.png" for n in (1, 2, 3)]
     assert all(png_size(p.read_bytes()) == (768, 1344) for p in paths)
@@ -249,6 +315,20 @@ def test_download_size_cap(client: NanoBananaClient, tmp_path: Path) -> None:
     with pytest.raises(NanoBananaError, match="max_bytes"):
         result.download(tmp_path, max_bytes=100)
     assert [p for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: ImageResult.download() without client= builds a client from "
+    "$ACEDATACLOUD_API_BASE_URL, so an unrelated bad env base URL breaks downloads",
+)
+def test_download_without_client_ignores_the_base_url_environment(
+    client: NanoBananaClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = client.generate("a cat")  # the client was given its base_url explicitly
+    monkeypatch.setenv("ACEDATACLOUD_API_BASE_URL", "http://api.example.com")
+    (path,) = result.download(tmp_path)  # downloads use no API base URL and no token
+    assert png_size(path.read_bytes()) == (1024, 1024)
 
 
 @pytest.mark.parametrize("body", [FAILURE, ACK])

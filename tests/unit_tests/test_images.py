@@ -14,20 +14,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langchain_nanobanana import images
+from langchain_nanobanana import _inputs, images
 from langchain_nanobanana.errors import InvalidImageError
 from langchain_nanobanana.images import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     MAX_IMAGE_BYTES,
     data_uri,
     image_content_block,
-    image_size,
     safe_filename,
     sniff_image_mime,
     to_image_url,
     to_image_urls,
     validate_image_url,
 )
+from tests.helpers import image_size
 
 # --------------------------------------------------------------------------- hand-built images
 
@@ -129,9 +129,11 @@ def assert_good_message(err: pytest.ExceptionInfo[InvalidImageError], field: str
 # --------------------------------------------------------------------------- constants, sniffing
 
 
-def test_module_level_imports_are_cheap() -> None:
-    """``requests`` only for typing, ``create_image_block`` lazily: importing images stays cheap."""
-    tree = ast.parse(Path(images.__file__).read_text())
+@pytest.mark.parametrize("module", [images, _inputs], ids=["images", "_inputs"])
+def test_module_level_imports_are_cheap(module: Any) -> None:
+    """``requests`` only for typing, ``create_image_block`` lazily: importing the image modules
+    (downloads in ``images``, pure inputs in ``_inputs``) stays cheap."""
+    tree = ast.parse(Path(module.__file__).read_text())
     top: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.Import):
@@ -139,6 +141,21 @@ def test_module_level_imports_are_cheap() -> None:
         elif isinstance(node, ast.ImportFrom):
             top.append(node.module or "")
     assert not [name for name in top if name.split(".")[0] in ("requests", "langchain_core")]
+
+
+def test_input_functions_reexported_from_images() -> None:
+    """The pure input functions live in ``_inputs``; ``images`` keeps exporting them."""
+    for name in (
+        "to_image_url",
+        "to_image_urls",
+        "validate_image_url",
+        "sniff_image_mime",
+        "data_uri",
+        "MAX_IMAGE_BYTES",
+    ):
+        assert getattr(images, name) is getattr(_inputs, name), name
+        assert name in images.__all__
+    assert not hasattr(images, "image_size")  # a test helper now (tests.helpers.image_size)
 
 
 def test_constants() -> None:
@@ -242,6 +259,41 @@ def test_data_uri_bad_base64(payload: str) -> None:
     assert_good_message(err, "image_urls[1]")
 
 
+@pytest.mark.parametrize(
+    ("declared", "data", "found"),
+    [
+        ("image/jpeg", PNG, "image/png"),
+        ("image/png", make_jpeg(2, 2), "image/jpeg"),
+        ("image/webp", GIF_1X1, "image/gif"),
+        ("image/gif", make_bmp(2, 2), "image/bmp"),
+        ("image/jpg", PNG, "image/png"),  # an alias of image/jpeg: still not PNG
+    ],
+)
+def test_data_uri_declared_type_must_match_bytes(declared: str, data: bytes, found: str) -> None:
+    value = uri(data, declared)
+    with pytest.raises(InvalidImageError) as err:
+        validate_image_url(value, field="image_urls[0]")
+    message = assert_good_message(err, "image_urls[0]")
+    assert declared in message and found in message
+    assert validate_image_url(uri(data, found)) == uri(data, found)  # the right label passes
+
+
+@pytest.mark.parametrize(
+    ("declared", "data"),
+    [
+        ("image/jpg", make_jpeg(2, 2)),
+        ("image/pjpeg", make_jpeg(2, 2)),
+        ("IMAGE/PNG", PNG),
+        ("image/x-ms-bmp", make_bmp(2, 2)),
+        ("image/heif", make_ftyp(b"heic", b"mif1", b"heic")),
+        ("image/heic", make_ftyp(b"mif1", b"mif1")),
+    ],
+)
+def test_data_uri_aliases_of_the_sniffed_type_pass(declared: str, data: bytes) -> None:
+    value = uri(data, declared)
+    assert validate_image_url(value) == value
+
+
 def test_data_uri_payload_not_an_image() -> None:
     with pytest.raises(InvalidImageError) as err:
         validate_image_url(uri(b"<html>hello</html>" * 10))
@@ -276,7 +328,7 @@ def test_huge_data_uri_fails_before_decoding(monkeypatch: pytest.MonkeyPatch) ->
     def never(payload: str) -> bytes:
         raise AssertionError("decoded a payload that was too large by its length")
 
-    monkeypatch.setattr(images, "_b64decode_strict", never)
+    monkeypatch.setattr(_inputs, "_b64decode_strict", never)
     with pytest.raises(InvalidImageError, match="over"):
         validate_image_url("data:image/png;base64," + "A" * (20 * 2**20))
 
@@ -609,5 +661,3 @@ def test_png_is_really_decodable() -> None:
 )
 def test_image_size_unknown(data: bytes) -> None:
     assert image_size(data) is None
-
-

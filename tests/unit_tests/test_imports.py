@@ -12,11 +12,14 @@ import langchain_nanobanana
 EXPECTED_ALL = [
     "ASPECT_RATIOS",
     "APIConnectionError",
+    "APIResponseValidationError",
     "AuthenticationError",
     "BadRequestError",
+    "ContentModerationError",
     "GeneratedImage",
     "ImageRequest",
     "ImageResult",
+    "InsufficientBalanceError",
     "InvalidImageError",
     "MODELS",
     "ModelInfo",
@@ -28,8 +31,10 @@ EXPECTED_ALL = [
     "NanoBananaImageGenerator",
     "NanoBananaTaskTool",
     "NanoBananaToolkit",
+    "PermissionDeniedError",
     "RESOLUTIONS",
     "RateLimitError",
+    "SAFE_TO_RETRY",
     "ServerError",
     "SubmissionUncertainError",
     "TaskFailedError",
@@ -61,6 +66,11 @@ SPEC_NAMES = {
     "ServerError",
     "TaskFailedError",
     "TaskTimeoutError",
+    "PermissionDeniedError",
+    "InsufficientBalanceError",
+    "ContentModerationError",
+    "APIResponseValidationError",
+    "SAFE_TO_RETRY",
 }
 
 
@@ -85,9 +95,38 @@ def test_simulator_importable_from_testing() -> None:
     assert FakeNanoBananaServer.__module__.startswith("langchain_nanobanana.testing")
 
 
+def test_new_exports_are_what_they_say() -> None:
+    from langchain_nanobanana import (
+        SAFE_TO_RETRY,
+        APIConnectionError,
+        APIResponseValidationError,
+        ContentModerationError,
+        InsufficientBalanceError,
+        NanoBananaAPIError,
+        NanoBananaError,
+        PermissionDeniedError,
+        RateLimitError,
+        ServerError,
+        SubmissionUncertainError,
+        TaskFailedError,
+        TaskTimeoutError,
+        errors,
+    )
+
+    # Only errors after which nothing was billed may be retried blindly.
+    assert (RateLimitError, APIConnectionError) == SAFE_TO_RETRY
+    for unsafe in (ServerError, SubmissionUncertainError, TaskFailedError, TaskTimeoutError):
+        assert not issubclass(unsafe, SAFE_TO_RETRY), unsafe
+    assert issubclass(ContentModerationError, PermissionDeniedError)
+    for cls in (PermissionDeniedError, InsufficientBalanceError, APIResponseValidationError):
+        assert issubclass(cls, NanoBananaAPIError) and issubclass(cls, NanoBananaError)
+    exported = set(langchain_nanobanana.__all__)
+    assert {n for n in errors.__all__ if n[0].isupper()} <= exported
+
+
 _PROBE = textwrap.dedent(
     """
-    import json, sys, traceback
+    import json, sys, threading, traceback
 
     events = []
 
@@ -99,14 +138,46 @@ _PROBE = textwrap.dedent(
     sys.addaudithook(audit)
     import langchain_nanobanana  # noqa: F401
 
-    print(json.dumps({"modules": sorted(sys.modules), "events": events}))
+    after_import = sorted(t.name for t in threading.enumerate())
+    modules = sorted(sys.modules)
+    # Building a client (session, adapters, poller object) sends nothing and starts no thread:
+    # the poller thread starts with the first wait.
+    client = langchain_nanobanana.NanoBananaClient("t", base_url="https://api.example.com")
+    after_client = sorted(t.name for t in threading.enumerate())
+    client.close()
+    print(
+        json.dumps(
+            {
+                "modules": modules,
+                "events": events,
+                "threads": after_import,
+                "threads_with_client": after_client,
+            }
+        )
+    )
     """
+)
+
+#: Optional packages (extras ``agents``, ``demo``, ``progress``; test-only) and heavy ones that
+#: ``import langchain_nanobanana`` must not pull in.
+OPTIONAL_TOPS = (
+    "langchain",
+    "langgraph",
+    "langchain_openai",
+    "langchain_tests",
+    "tqdm",
+    "PIL",
+    "numpy",
+    "IPython",
+    "ipywidgets",
+    "hypothesis",
+    "pytest",
 )
 
 
 def test_import_is_light_and_offline() -> None:
     """``import langchain_nanobanana`` in a fresh interpreter: no simulator, no server module,
-    no agent framework, no heavy optional package, and no network.
+    no agent framework, no optional package (tqdm, langchain...), no thread and no network.
     """
     out = subprocess.run(
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
@@ -114,10 +185,19 @@ def test_import_is_light_and_offline() -> None:
     report = json.loads(out.stdout.strip().splitlines()[-1])
     modules = set(report["modules"])
     assert "langchain_nanobanana" in modules and "langchain_nanobanana.client" in modules
-    forbidden = {"langchain_nanobanana.testing", "http.server", "socketserver"}
+    forbidden = {
+        "langchain_nanobanana.testing",
+        "langchain_nanobanana.middleware",  # imports langchain.agents (extra "agents")
+        "http.server",
+        "socketserver",
+    }
     assert not modules & forbidden
-    for top in ("langchain", "langgraph", "PIL", "numpy"):
+    for top in OPTIONAL_TOPS:
         assert not {m for m in modules if m == top or m.startswith(top + ".")}, top
+
+    # No thread at import, none for a client that has not waited on anything yet.
+    assert report["threads"] == ["MainThread"], report["threads"]
+    assert report["threads_with_client"] == ["MainThread"], report["threads_with_client"]
 
     # No connection, no DNS lookup, no listening socket. The one socket allowed is urllib3's
     # import-time IPv6 probe (``HAS_IPV6``: bind to ::1 port 0, closed at once, nothing sent),

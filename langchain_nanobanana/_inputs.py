@@ -28,6 +28,7 @@ __all__ = [
     "data_uri",
     "data_uri_header",
     "http_url_problem",
+    "shorten",
     "sniff_image_mime",
     "to_image_url",
     "to_image_urls",
@@ -53,20 +54,20 @@ _BMP_HEADERS = {struct.pack("<I", n) for n in (12, 40, 52, 56, 64, 108, 124)}  #
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-ms-bmp": "image/bmp"}
 
 
-def _short(value: object, limit: int = 60) -> str:
-    """Quote ``value`` for a message, cut to ``limit`` characters (never a whole base64 blob)."""
+def shorten(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for an error message (never a whole base64
+    blob; bytes are shown as ``<N bytes>``, a path as its text).
+    """
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
-    if not isinstance(value, (str, os.PathLike)):
-        return f"<{type(value).__name__}>"
-    text = str(os.fspath(value))
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+    text = repr(os.fspath(value) if isinstance(value, os.PathLike) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _invalid(
     field: str, problem: str, value: object, allowed: str = _ALLOWED_URL
 ) -> InvalidImageError:
-    return InvalidImageError(f"{field}: {problem}: {_short(value)}. Allowed: {allowed}")
+    return InvalidImageError(f"{field}: {problem}: {shorten(value)}. Allowed: {allowed}")
 
 
 def sniff_image_mime(data: bytes) -> str | None:
@@ -224,7 +225,7 @@ def _read_local(
         except ValueError:  # different drives (Windows)
             inside = False
         if not inside:
-            where = f"local files must be inside {_short(root)}; this path resolves outside it"
+            where = f"local files must be inside {shorten(root)}; this path resolves outside it"
             raise _invalid(field, where, path, _ALLOWED_INPUT)
     try:
         info = os.stat(real)

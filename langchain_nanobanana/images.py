@@ -23,6 +23,7 @@ from langchain_nanobanana._inputs import (
     data_uri,
     data_uri_header,
     http_url_problem,
+    shorten,
     sniff_image_mime,
     to_image_url,
     to_image_urls,
@@ -56,13 +57,8 @@ _OCTET_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 _KINDS = "PNG, JPEG, GIF, WEBP, BMP, HEIC/HEIF or AVIF"
 
 
-def _short(value: object, limit: int = 60) -> str:
-    text = str(value)
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
-
-
 def _invalid(field: str, problem: str, value: object) -> InvalidImageError:
-    return InvalidImageError(f"{field}: {problem}: {_short(value)}")
+    return InvalidImageError(f"{field}: {problem}: {shorten(value)}")
 
 
 def image_content_block(url: str) -> dict[str, Any]:
@@ -157,7 +153,7 @@ def download_image(
         raise _invalid("url", problem + " (only http(s) URLs with a host are downloaded)", url)
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    where = f"Download of {_short(url, 120)}"
+    where = f"Download of {shorten(url, 120)}"
     response = transport.get(url, timeout=timeout)
     with response:
         if not 200 <= response.status_code < 300:

@@ -15,7 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, http_url_problem, validate_image_url
+from langchain_nanobanana._inputs import (
+    MAX_IMAGE_BYTES,
+    http_url_problem,
+    shorten,
+    validate_image_url,
+)
 
 __all__ = [
     "ACTIONS",
@@ -139,11 +144,6 @@ def _allowed(values: tuple[str, ...] | list[str]) -> str:
     return ", ".join(values)
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class ImageRequest(BaseModel):
     """The body of ``POST /nano-banana/images``, validated before anything is sent.
 
@@ -183,7 +183,7 @@ class ImageRequest(BaseModel):
     @classmethod
     def _check_unknown_fields(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = [f"{k}={_short(v)}" for k, v in data.items() if k not in cls.model_fields]
+            unknown = [f"{k}={shorten(v)}" for k, v in data.items() if k not in cls.model_fields]
             if unknown:
                 raise ValueError(
                     f"unknown field(s) {', '.join(unknown)} are not allowed; "
@@ -196,7 +196,7 @@ class ImageRequest(BaseModel):
     def _check_action(cls, value: Any) -> Any:
         if value not in ACTIONS:
             raise ValueError(
-                f"action={_short(value)} is not allowed; use one of: {_allowed(ACTIONS)}"
+                f"action={shorten(value)} is not allowed; use one of: {_allowed(ACTIONS)}"
             )
         return value
 
@@ -206,12 +206,12 @@ class ImageRequest(BaseModel):
         visible = "".join(c for c in value if c.isprintable() and c not in _INVISIBLE)
         if not visible.strip():
             raise ValueError(
-                f"prompt={_short(value)} is blank (only spaces, zero-width or control "
+                f"prompt={shorten(value)} is blank (only spaces, zero-width or control "
                 "characters); give a non-empty text prompt"
             )
         if any("\ud800" <= c <= "\udfff" for c in value):
             raise ValueError(
-                f"prompt={_short(value)} contains a lone surrogate (not valid Unicode text); "
+                f"prompt={shorten(value)} contains a lone surrogate (not valid Unicode text); "
                 "give UTF-8 text"
             )
         return value
@@ -223,7 +223,7 @@ class ImageRequest(BaseModel):
             close = difflib.get_close_matches(str(value), list(MODELS), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"model={_short(value)} is not a known model{hint}; "
+                f"model={shorten(value)} is not a known model{hint}; "
                 f"use one of: {_allowed(list(MODELS))}"
             )
         return value
@@ -233,7 +233,7 @@ class ImageRequest(BaseModel):
     def _check_aspect_ratio(cls, value: str | None) -> str | None:
         if value is not None and value not in ASPECT_RATIOS:
             raise ValueError(
-                f"aspect_ratio={_short(value)} is not allowed; "
+                f"aspect_ratio={shorten(value)} is not allowed; "
                 f"use one of: {_allowed(ASPECT_RATIOS)}"
             )
         return value
@@ -243,7 +243,7 @@ class ImageRequest(BaseModel):
     def _check_resolution(cls, value: str | None) -> str | None:
         if value is not None and value not in RESOLUTIONS:
             raise ValueError(
-                f"resolution={_short(value)} is not allowed; use one of: {_allowed(RESOLUTIONS)}"
+                f"resolution={shorten(value)} is not allowed; use one of: {_allowed(RESOLUTIONS)}"
             )
         return value
 
@@ -254,7 +254,7 @@ class ImageRequest(BaseModel):
             return value
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
             raise ValueError(
-                f"count={_short(value)} is not allowed; use a whole number from 1 to {MAX_COUNT}"
+                f"count={shorten(value)} is not allowed; use a whole number from 1 to {MAX_COUNT}"
             )
         return value
 
@@ -265,7 +265,7 @@ class ImageRequest(BaseModel):
             return value
         if http_url_problem(value) is not None:
             raise ValueError(
-                f"callback_url={_short(value)} is not allowed; use an absolute http:// or "
+                f"callback_url={shorten(value)} is not allowed; use an absolute http:// or "
                 "https:// URL that the API can POST the result to"
             )
         return value
@@ -284,7 +284,7 @@ class ImageRequest(BaseModel):
         if self.action == "edit":
             if not self.image_urls:
                 raise ValueError(
-                    f"image_urls={_short(self.image_urls)} is not allowed with action='edit'; "
+                    f"image_urls={shorten(self.image_urls)} is not allowed with action='edit'; "
                     "give at least one http(s) URL or data:image/...;base64 URI"
                 )
         elif self.image_urls is not None:

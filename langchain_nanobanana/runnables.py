@@ -44,7 +44,7 @@ from langchain_core.runnables.config import (
 from langchain_nanobanana._config import Configured
 from langchain_nanobanana._core.polling import Outcome
 from langchain_nanobanana._inputs import to_image_urls
-from langchain_nanobanana.errors import NanoBananaError, attach_task_ids
+from langchain_nanobanana.errors import SAFE_TO_RETRY, NanoBananaError, attach_task_ids
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import PROGRESS_EVENT
 from langchain_nanobanana.results import ImageResult
@@ -229,6 +229,20 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
     def OutputType(self) -> type[ImageResult]:  # noqa: N802 - LangChain's name
         """Always :class:`ImageResult`."""
         return ImageResult
+
+    def with_safe_retry(self, *, stop_after_attempt: int = 3) -> Runnable[Any, ImageResult]:
+        """``with_retry`` limited to errors after which nothing was billed (``SAFE_TO_RETRY``:
+        a 429 after the client's own retries, a connection that never reached the API). A failed
+        task, a timeout (the task still runs) or an uncertain submission is never retried, so a
+        retry can never pay twice.
+
+        Args:
+            stop_after_attempt: Attempts in all (default 3).
+
+        """
+        return self.with_retry(
+            retry_if_exception_type=SAFE_TO_RETRY, stop_after_attempt=stop_after_attempt
+        )
 
     # -- input -> request -----------------------------------------------------------------------
 

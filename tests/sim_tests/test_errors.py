@@ -1,4 +1,5 @@
-"""The exception tree and ``error_from_response`` (seed 000 error table), unit and over HTTP."""
+"""The exception tree and answer classification (``_core.answers.classify_error``; seed 000's
+error table and the vendor SDK's map), pure and over HTTP."""
 
 from __future__ import annotations
 
@@ -11,20 +12,26 @@ from typing import Any
 import pytest
 
 from langchain_nanobanana import (
+    SAFE_TO_RETRY,
     APIConnectionError,
+    APIResponseValidationError,
     AuthenticationError,
     BadRequestError,
+    ContentModerationError,
+    InsufficientBalanceError,
     InvalidImageError,
     NanoBananaAPIError,
     NanoBananaClient,
     NanoBananaError,
+    PermissionDeniedError,
     RateLimitError,
     ServerError,
     SubmissionUncertainError,
     TaskFailedError,
     TaskTimeoutError,
 )
-from langchain_nanobanana.errors import error_from_response
+from langchain_nanobanana._core.answers import Answer, classify_error
+from langchain_nanobanana.errors import attach_task_ids
 from langchain_nanobanana.testing import FakeNanoBananaServer
 
 TRACE = "6f2b0f8e-1111-4c3a-9d5e-5a0cbb2e8e41"
@@ -41,9 +48,36 @@ def api_body(code: str, message: str, **extra: Any) -> str:
     )
 
 
+def classify(
+    status: int,
+    body: str,
+    *,
+    headers: dict[str, str] | None = None,
+    task_id: str | None = None,
+) -> NanoBananaAPIError:
+    """What ``classify_error`` makes of an answer, as the transport hands it over (header
+    names lower-cased, the body as bytes, decoded leniently)."""
+    raw = body.encode("utf-8", "surrogatepass")
+    answer = Answer(status, {k.lower(): v for k, v in (headers or {}).items()}, raw, "https://x")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    return classify_error(answer, data, task_id=task_id)
+
+
 def test_hierarchy() -> None:
-    for cls in (BadRequestError, AuthenticationError, RateLimitError, ServerError):
+    for cls in (
+        BadRequestError,
+        AuthenticationError,
+        InsufficientBalanceError,
+        PermissionDeniedError,
+        RateLimitError,
+        ServerError,
+        APIResponseValidationError,
+    ):
         assert issubclass(cls, NanoBananaAPIError)
+    assert issubclass(ContentModerationError, PermissionDeniedError)
     for base in (
         NanoBananaAPIError,
         APIConnectionError,
@@ -55,6 +89,11 @@ def test_hierarchy() -> None:
         assert issubclass(base, NanoBananaError)
     assert issubclass(InvalidImageError, ValueError)
     assert issubclass(NanoBananaError, Exception)
+    # Only errors after which nothing was billed are safe to retry blindly.
+    assert set(SAFE_TO_RETRY) == {RateLimitError, APIConnectionError}
+    for billed_or_running in (ServerError, SubmissionUncertainError, TaskFailedError):
+        assert not issubclass(billed_or_running, SAFE_TO_RETRY)
+    assert not issubclass(TaskTimeoutError, SAFE_TO_RETRY)
 
 
 @pytest.mark.parametrize(
@@ -63,16 +102,26 @@ def test_hierarchy() -> None:
         (400, "token_mismatched", "Invalid value for 'aspect_ratio'.", BadRequestError),
         (400, "api_not_implemented", "API not implemented.", BadRequestError),
         (401, "invalid_token", "Invalid or missing token.", AuthenticationError),
+        (401, "token_expired", "Token expired.", AuthenticationError),
+        (401, "no_token", "No token.", AuthenticationError),
+        (402, "used_up", "Balance used up.", InsufficientBalanceError),
+        (403, "disabled", "Disabled.", PermissionDeniedError),
+        (403, "content_blocked", "Refused by moderation.", ContentModerationError),
         (429, "too_many_requests", "Too many requests.", RateLimitError),
         (500, "api_error", "Internal server error.", ServerError),
         (503, "api_error", "Service temporarily unavailable.", ServerError),
         (404, "not_found", "Task 'x' not found.", NanoBananaAPIError),
+        # error.code first, then the status (vendor SDK)
+        (400, "used_up", "Balance used up.", InsufficientBalanceError),
+        (500, "invalid_token", "Who?", AuthenticationError),
+        (200, "invalid_token", "Who?", AuthenticationError),
+        (418, "too_many_requests", "Slow down.", RateLimitError),
     ],
 )
 def test_documented_errors(
     status: int, code: str, message: str, cls: type[NanoBananaAPIError]
 ) -> None:
-    error = error_from_response(status, api_body(code, message))
+    error = classify(status, api_body(code, message))
     assert type(error) is cls
     assert error.status_code == status and error.code == code and error.message == message
     assert error.trace_id == TRACE and error.task_id is None
@@ -82,26 +131,53 @@ def test_documented_errors(
         assert part in text
 
 
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (402, InsufficientBalanceError),
+        (403, ContentModerationError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (504, ServerError),
+        (404, NanoBananaAPIError),
+        (409, NanoBananaAPIError),
+    ],
+)
+def test_status_decides_without_a_known_code(status: int, cls: type[NanoBananaAPIError]) -> None:
+    for body in ('{"success": false}', '{"error": {"code": "who-knows"}}', "", "<html>x</html>"):
+        error = classify(status, body)
+        assert type(error) is cls, body
+        assert error.status_code == status
+
+
 def test_task_id_from_body_or_argument() -> None:
-    assert error_from_response(500, api_body("api_error", "x", task_id="t-1")).task_id == "t-1"
-    error = error_from_response(400, api_body("token_mismatched", "x"), task_id="t-2")
+    assert classify(500, api_body("api_error", "x", task_id="t-1")).task_id == "t-1"
+    error = classify(400, api_body("token_mismatched", "x"), task_id="t-2")
     assert error.task_id == "t-2" and "task_id=t-2" in str(error)
+    # the caller's id wins over the body's
+    assert classify(500, api_body("api_error", "x", task_id="t-1"), task_id="t-3").task_id == "t-3"
 
 
 def test_429_retry_after_seconds() -> None:
-    error = error_from_response(
-        429, api_body("too_many_requests", "slow down"), headers={"Retry-After": "7"}
-    )
+    error = classify(429, api_body("too_many_requests", "slow down"), headers={"Retry-After": "7"})
     assert isinstance(error, RateLimitError) and error.retry_after == 7.0
-    no_header = error_from_response(429, api_body("too_many_requests", "x"))
+    lower = classify(429, api_body("too_many_requests", "x"), headers={"retry-after": "2.5"})
+    assert isinstance(lower, RateLimitError) and lower.retry_after == 2.5
+    no_header = classify(429, api_body("too_many_requests", "x"))
     assert isinstance(no_header, RateLimitError) and no_header.retry_after is None
-    junk = error_from_response(429, "{}", headers={"Retry-After": "soon"})
-    assert isinstance(junk, RateLimitError) and junk.retry_after is None
+    for junk in ("soon", "NaN", ""):
+        bad = classify(429, "{}", headers={"Retry-After": junk})
+        assert isinstance(bad, RateLimitError) and bad.retry_after is None, junk
+    negative = classify(429, "{}", headers={"Retry-After": "-5"})
+    assert isinstance(negative, RateLimitError) and negative.retry_after == 0.0
 
 
 def test_429_retry_after_http_date() -> None:
     when = datetime.now(timezone.utc) + timedelta(seconds=30)
-    error = error_from_response(
+    error = classify(
         429,
         api_body("too_many_requests", "x"),
         headers={"Retry-After": format_datetime(when, True)},
@@ -109,12 +185,12 @@ def test_429_retry_after_http_date() -> None:
     assert isinstance(error, RateLimitError)
     assert error.retry_after is not None and 25 <= error.retry_after <= 31
     past = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1), True)
-    late = error_from_response(429, "{}", headers={"Retry-After": past})
+    late = classify(429, "{}", headers={"Retry-After": past})
     assert isinstance(late, RateLimitError) and late.retry_after == 0.0
 
 
 def test_502_html_page() -> None:
-    error = error_from_response(502, HTML_502)
+    error = classify(502, HTML_502)
     assert isinstance(error, ServerError)
     assert error.status_code == 502 and error.code is None and error.trace_id is None
     assert isinstance(error.body, str) and error.body == HTML_502[:200]
@@ -126,10 +202,13 @@ def test_502_html_page() -> None:
     ["<html>" + "x" * 5000 + "</html>", '{"success": tru' + "e" * 900, "", "\x00\xff" * 300],
 )
 def test_non_json_keeps_a_short_snippet(body: str) -> None:
-    error = error_from_response(500, body)
+    error = classify(500, body)
+    assert isinstance(error, ServerError)
     assert isinstance(error.body, str) and len(error.body) <= 200
     assert error.body == body[:200]
-    assert repr(body[:200]) in error.message and len(error.message) < 900
+    if body:
+        assert repr(body[:200]) in error.message
+    assert len(error.message) < 900
     assert not isinstance(error, json.JSONDecodeError)
 
 
@@ -137,14 +216,36 @@ def test_non_json_keeps_a_short_snippet(body: str) -> None:
     ("body", "message"),
     [
         ('{"success": false, "error": "plain text error", "trace_id": "t"}', "plain text error"),
-        ('{"success": false}', "without an error object"),
-        ("[1, 2]", "non-JSON"),
+        ('{"success": false, "error": null, "trace_id": "t"}', "HTTP 400 error"),
+        ('{"success": false}', "HTTP 400 error"),
+        ('{"message": "top-level words"}', "top-level words"),
+        ("[1, 2]", "HTTP 400 error"),
+        ('"just a string"', "HTTP 400 error"),
         ('{"error": {"code": 5, "message": null}}', "HTTP 400 error"),
+        ('{"error": {"code": ["x"], "message": {"a": 1}}, "trace_id": 7}', "HTTP 400 error"),
+        ('{"error": [1, 2, 3]}', "HTTP 400 error"),
     ],
 )
 def test_odd_json_shapes(body: str, message: str) -> None:
-    error = error_from_response(400, body)
+    """``error`` as a string, ``null``, missing, or with odd types: still a typed error, never a
+    ``TypeError``/``AttributeError`` (vendor SDK tolerates all of these)."""
+    error = classify(400, body)
     assert isinstance(error, BadRequestError) and message in str(error)
+    assert error.code is None or isinstance(error.code, str)
+    assert error.trace_id is None or isinstance(error.trace_id, str)
+
+
+def test_attach_task_ids() -> None:
+    error = ServerError("boom", status_code=500, task_id="t-1")
+    assert attach_task_ids(error, ["t-1", "t-2", "t-2"]) is error
+    assert error.task_ids == ["t-1", "t-2"]
+    assert "task_ids=['t-2']" in str(error) and "poll_task" in str(error)
+    interrupt = KeyboardInterrupt()
+    attach_task_ids(interrupt, ["t-9"])
+    assert interrupt.task_ids == ["t-9"]  # type: ignore[attr-defined]
+    assert any("t-9" in note for note in getattr(interrupt, "__notes__", []))
+    plain = NanoBananaError("x", task_ids=["a", "b", "a"])
+    assert plain.task_ids == ["a", "b"]
 
 
 def test_error_messages_name_code_and_trace_for_task_errors() -> None:
@@ -166,17 +267,21 @@ def test_error_messages_name_code_and_trace_for_task_errors() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        error_from_response(400, api_body("token_mismatched", "bad"), task_id="t-1"),
-        error_from_response(401, api_body("invalid_token", "who?")),
-        error_from_response(429, api_body("too_many_requests", "x"), headers={"Retry-After": "3"}),
-        error_from_response(500, api_body("api_error", "x")),
-        error_from_response(502, HTML_502),
+        classify(400, api_body("token_mismatched", "bad"), task_id="t-1"),
+        classify(401, api_body("invalid_token", "who?")),
+        classify(429, api_body("too_many_requests", "x"), headers={"Retry-After": "3"}),
+        classify(500, api_body("api_error", "x")),
+        classify(502, HTML_502),
         NanoBananaAPIError("odd", status_code=418, code="teapot", trace_id=TRACE, body={"a": 1}),
         TaskFailedError("Blocked.", task_id="t-9", trace_id=TRACE, code="content_blocked"),
         TaskTimeoutError("t-9", waited=3.5, trace_id=TRACE),
         SubmissionUncertainError("No answer", task_id="t-9", trace_id=TRACE),
         APIConnectionError("Could not connect", task_id="t-9"),
         InvalidImageError("image_urls[0]: bad"),
+        APIResponseValidationError("odd", status_code=200, task_id="t-9", body="{"),
+        classify(403, "{}"),
+        classify(402, api_body("used_up", "x")),
+        NanoBananaError("early end", task_ids=["t-1", "t-2"]),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -189,7 +294,7 @@ def test_pickle_round_trip_keeps_attributes(error: NanoBananaError) -> None:
 
 
 def test_rate_limit_pickle_keeps_retry_after() -> None:
-    error = error_from_response(429, "{}", headers={"Retry-After": "9"})
+    error = classify(429, "{}", headers={"Retry-After": "9"})
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, RateLimitError) and copy.retry_after == 9.0
 
@@ -254,7 +359,67 @@ def test_submission_5xx_is_uncertain_not_retried(
 def test_malformed_success_body(sim: FakeNanoBananaServer, strict_client: NanoBananaClient) -> None:
     task_id = strict_client.generate("x", wait=False).task_id or ""
     sim.inject_fault("malformed", path="/nano-banana/tasks")
-    with pytest.raises(NanoBananaAPIError) as info:
+    with pytest.raises(APIResponseValidationError) as info:
         strict_client.get_task(task_id)
     assert info.value.status_code == 200 and info.value.body == '{"success": tru'
+    assert info.value.task_id == task_id
     assert not isinstance(info.value, json.JSONDecodeError)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (402, None, InsufficientBalanceError),
+        (400, "used_up", InsufficientBalanceError),
+        (403, "disabled", PermissionDeniedError),
+        (403, None, ContentModerationError),
+        (401, "token_expired", AuthenticationError),
+        (200, "invalid_token", AuthenticationError),
+        (200, "no_token", AuthenticationError),
+    ],
+)
+def test_vendor_codes_over_http(
+    sim: FakeNanoBananaServer,
+    strict_client: NanoBananaClient,
+    status: int,
+    code: str | None,
+    cls: type[NanoBananaAPIError],
+) -> None:
+    error_obj = {"code": code, "message": "no"} if code else {"message": "no"}
+    body = {"success": False, "error": error_obj, "trace_id": TRACE}
+    sim.inject_fault(
+        "body", path="/nano-banana/images", status=status, body=body, create_task=False
+    )
+    with pytest.raises(cls) as info:
+        strict_client.generate("x")
+    assert type(info.value) is cls
+    assert info.value.status_code == status and info.value.code == code
+    assert info.value.trace_id == TRACE
+    assert len(sim.requests_to("/nano-banana/images")) == 1 and sim.tasks == {}
+
+
+@pytest.mark.parametrize("shape", ["object", "string", "null", "missing"])
+@pytest.mark.parametrize(
+    ("fault", "cls"),
+    [("400", BadRequestError), ("429", RateLimitError), ("500", SubmissionUncertainError)],
+)
+def test_every_error_shape_is_typed(
+    sim: FakeNanoBananaServer,
+    strict_client: NanoBananaClient,
+    shape: str,
+    fault: str,
+    cls: type[NanoBananaError],
+) -> None:
+    """``error`` as the documented object, a bare string, ``null`` or missing (vendor SDK):
+    the same typed error, status and trace_id kept."""
+    sim.error_shape = shape  # type: ignore[assignment]
+    sim.inject_fault(fault, path="/nano-banana/images")
+    with pytest.raises(cls) as info:
+        strict_client.generate("x")
+    error = info.value
+    assert error.trace_id  # the body's trace_id survives every shape
+    api_error = error.__cause__ if isinstance(error, SubmissionUncertainError) else error
+    assert isinstance(api_error, NanoBananaAPIError) and api_error.status_code == int(fault)
+    if shape == "string":
+        assert api_error.message != f"HTTP {fault} error"  # the bare message is kept
+    assert len(sim.requests_to("/nano-banana/images")) == 1

@@ -107,7 +107,8 @@ class NanoBananaError(Exception):
         if others:
             parts.append(f"task_ids={others} (submitted and billed: poll_task each one)")
         suffix = f" ({', '.join(parts)})" if parts else ""
-        return f"{self.message}{self.hint}{suffix}"
+        message = self.message.rstrip(".") if self.hint.startswith(".") else self.message
+        return f"{message}{self.hint}{suffix}"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.__dict__))

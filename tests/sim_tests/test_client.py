@@ -162,26 +162,16 @@ def test_get_tasks_chunks_of_50_in_input_order(
     assert [i for b in batches for i in b["ids"]] == wanted
 
 
-def test_get_tasks_skips_unknown_ids_and_reads_each_id_once(
+def test_get_tasks_skips_unknown_and_keeps_duplicates(
     client: NanoBananaClient, sim: FakeNanoBananaServer
 ) -> None:
     a = client.generate("a", wait=False).task_id or ""
     b = client.generate("b", wait=False).task_id or ""
     records = client.get_tasks([b, "missing", a, b])
-    assert [r.id for r in records][:2] == [b, a]  # input order, the unknown id left out
+    assert [r.id for r in records] == [b, a, b]  # input order, repeats kept, unknown left out
     assert bodies(sim, TASKS) == [{"action": "retrieve_batch", "ids": [b, "missing", a]}]
     assert client.get_tasks([]) == []
-    assert len(bodies(sim, TASKS)) == 1  # nothing to read, nothing sent
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: get_tasks drops repeated ids ([b, a, b] -> [b, a]); 0.1 returned one per id",
-)
-def test_get_tasks_keeps_duplicates(client: NanoBananaClient) -> None:
-    a = client.generate("a", wait=False).task_id or ""
-    b = client.generate("b", wait=False).task_id or ""
-    assert [r.id for r in client.get_tasks([b, "missing", a, b])] == [b, a, b]
+    assert len(bodies(sim, TASKS)) == 1  # each id read once; nothing to read, nothing sent
 
 
 def test_timeout_keeps_task_id_and_poll_task_resumes(sim: FakeNanoBananaServer) -> None:
@@ -432,6 +422,32 @@ def test_accepted_base_urls(base_url: str) -> None:
     client = NanoBananaClient("t", base_url=base_url)
     assert client.base_url == base_url
     client.close()
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["timeout", "sync_timeout", "backoff_factor", "poll_interval", "max_poll_interval", "max_wait"],
+)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, True, "5"])
+def test_bad_numbers_refused_naming_the_field(option: str, bad: object) -> None:
+    options: dict[str, Any] = {option: bad}
+    with pytest.raises(ValueError, match=option) as info:
+        NanoBananaClient("secret-token-value", **options)
+    assert repr(bad) in str(info.value) and "secret-token-value" not in str(info.value)
+
+
+@pytest.mark.parametrize("option", ["max_retries", "pool_maxsize"])
+@pytest.mark.parametrize("bad", [-1, 1.5, False, math.nan])
+def test_bad_counts_refused_naming_the_field(option: str, bad: object) -> None:
+    options: dict[str, Any] = {option: bad}
+    with pytest.raises(ValueError, match=option):
+        NanoBananaClient("t", **options)
+
+
+def test_bad_max_wait_of_one_wait_refused(client: NanoBananaClient) -> None:
+    for bad in (math.nan, -1.0, True):
+        with pytest.raises(ValueError, match="max_wait"):
+            client.poll_task("some-task", max_wait=bad)
 
 
 def test_authorization_sent_to_api_but_not_to_image_hosts(

@@ -58,7 +58,16 @@ def shared_client(shared_sim: FakeNanoBananaServer) -> Iterator[NanoBananaClient
 
 # -- strategies ------------------------------------------------------------------------------------
 
-prompts = st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "")
+#: Characters that show nothing (zero-width, soft hyphen...): a prompt of only these is blank.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+
+
+def visible(text: str) -> bool:
+    """Whether ``text`` shows something: a printable, non-space, non-invisible character."""
+    return any(c.isprintable() and not c.isspace() and c not in INVISIBLE for c in text)
+
+
+prompts = st.text(min_size=1, max_size=200).filter(visible)
 
 
 def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -95,10 +104,10 @@ def valid_fields(draw: st.DrawFn) -> dict[str, Any]:
     }
     if action == "edit":
         fields["image_urls"] = draw(image_urls)
-    else:
-        high = model is not None and MODELS[model].high_resolution
-        fields["aspect_ratio"] = draw(optional(st.sampled_from(ASPECT_RATIOS)))
-        fields["resolution"] = draw(optional(st.sampled_from(RESOLUTIONS if high else ("1K",))))
+    # Both actions take a size (vendor MCP/CLI send both); 2K/4K need a capable model.
+    high = model is not None and MODELS[model].high_resolution
+    fields["aspect_ratio"] = draw(optional(st.sampled_from(ASPECT_RATIOS)))
+    fields["resolution"] = draw(optional(st.sampled_from(RESOLUTIONS if high else ("1K",))))
     return {k: v for k, v in fields.items() if v is not None or draw(st.booleans())}
 
 
@@ -129,9 +138,9 @@ RULES = [
     "callback_url",
     "edit_without_images",
     "generate_with_images",
-    "edit_with_aspect_ratio",
-    "edit_with_resolution",
+    "edit_low_res_model",
     "bad_image",
+    "mismatched_data_uri",
     "unknown_field",
 ]
 
@@ -143,14 +152,14 @@ def invalid_fields(draw: st.DrawFn, rule: str) -> tuple[dict[str, Any], str]:
     generate = {k: v for k, v in base.items() if k not in ("image_urls",)}
     generate["action"] = "generate"
     generate.pop("resolution", None)
-    edit = {k: v for k, v in base.items() if k not in ("aspect_ratio", "resolution")}
+    edit = {k: v for k, v in base.items() if k != "resolution"}
     edit["action"] = "edit"
     edit.setdefault("image_urls", [draw(data_uris())])
     edit["image_urls"] = edit["image_urls"] or [draw(data_uris())]
     if rule == "action":
         fields, field = {**generate, "action": draw(_not_in(("generate", "edit")))}, "action"
     elif rule == "blank_prompt":
-        blank = draw(st.text(alphabet=" \t\n\r\u3000\xa0", max_size=5))
+        blank = draw(st.text(alphabet=" \t\n\r\u3000\xa0\x1b\x00" + INVISIBLE, max_size=5))
         fields, field = {**generate, "prompt": blank}, "prompt"
     elif rule == "model":
         fields, field = {**generate, "model": draw(_not_in(MODELS))}, "model"
@@ -188,14 +197,24 @@ def invalid_fields(draw: st.DrawFn, rule: str) -> tuple[dict[str, Any], str]:
         field = "image_urls"
     elif rule == "generate_with_images":
         fields, field = {**generate, "image_urls": draw(image_urls)}, "image_urls"
-    elif rule == "edit_with_aspect_ratio":
-        fields = {**edit, "aspect_ratio": draw(st.sampled_from(ASPECT_RATIOS))}
-        field = "aspect_ratio"
-    elif rule == "edit_with_resolution":
-        fields, field = {**edit, "resolution": draw(st.sampled_from(RESOLUTIONS))}, "resolution"
+    elif rule == "edit_low_res_model":
+        fields = {**edit, "resolution": draw(st.sampled_from(["2K", "4K"]))}
+        fields.pop("model", None)
+        model = draw(st.one_of(st.none(), st.sampled_from(LOW_RES)))
+        if model is not None:
+            fields["model"] = model
+        field = "resolution"
     elif rule == "bad_image":
         images = list(edit["image_urls"])
         images.insert(draw(st.integers(0, len(images))), draw(_bad_image_urls()))
+        fields, field = {**edit, "image_urls": images}, "image_urls"
+    elif rule == "mismatched_data_uri":
+        # The declared type differs from the bytes (e.g. data:image/jpeg carrying a PNG).
+        declared = draw(st.sampled_from(["jpeg", "gif", "webp"]))
+        png = make_png(draw(st.integers(1, 16)), draw(st.integers(1, 16)))
+        uri = f"data:image/{declared};base64,{base64.b64encode(png).decode()}"
+        images = list(edit["image_urls"])
+        images.insert(draw(st.integers(0, len(images))), uri)
         fields, field = {**edit, "image_urls": images}, "image_urls"
     else:
         name = draw(st.sampled_from(["size", "n", "quality", "async", "negative_prompt"]))
@@ -260,6 +279,8 @@ def test_any_invalid_request_fails_before_sending(
         and set(kwargs)
         <= {
             "model",
+            "aspect_ratio",
+            "resolution",
             "count",
             "callback_url",
         }

@@ -141,6 +141,7 @@ class Poller:
         for box in boxes:
             error = NanoBananaError(
                 "The client was closed while waiting; the tasks keep running",
+                task_id=box.task_ids[0] if len(box.task_ids) == 1 else None,
                 task_ids=box.task_ids,
             )
             box.put(("closed", None, error))

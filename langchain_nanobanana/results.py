@@ -227,7 +227,9 @@ class ImageResult(BaseModel):
 
         if client is not None:
             return client.download(self, directory, prefix=prefix, max_bytes=max_bytes)
-        with NanoBananaClient(api_token="") as own:
+        from langchain_nanobanana.client import DEFAULT_BASE_URL
+
+        with NanoBananaClient(api_token="", base_url=DEFAULT_BASE_URL) as own:  # no env needed
             return own.download(self, directory, prefix=prefix, max_bytes=max_bytes)
 
     def to_content_blocks(self) -> list[dict[str, Any]]:

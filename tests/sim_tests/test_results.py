@@ -317,11 +317,6 @@ def test_download_size_cap(client: NanoBananaClient, tmp_path: Path) -> None:
     assert [p for p in tmp_path.iterdir() if not p.name.startswith(".")] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ImageResult.download() without client= builds a client from "
-    "$ACEDATACLOUD_API_BASE_URL, so an unrelated bad env base URL breaks downloads",
-)
 def test_download_without_client_ignores_the_base_url_environment(
     client: NanoBananaClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

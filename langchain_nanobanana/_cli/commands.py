@@ -1,0 +1,530 @@
+"""The ``nanobanana`` subcommands: ``generate``/``edit``, ``task``, ``batch``, ``journal``,
+``simulate``. Each takes the parsed ``argparse.Namespace`` and the :class:`Output` and returns the
+exit code; problems found before any request raise :class:`CLIError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_nanobanana.client import ENV_TOKEN, NanoBananaClient
+from langchain_nanobanana.errors import NanoBananaError
+from langchain_nanobanana.images import to_image_urls
+from langchain_nanobanana.journal import Journal, JournalError, request_identity
+from langchain_nanobanana.models import ImageRequest
+from langchain_nanobanana.progress import ProgressBar, progress_event
+from langchain_nanobanana.results import ImageResult
+
+from .batch import Batch, BatchOptions, download_result, files_present, summary
+from .common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNCERTAIN,
+    EXIT_USAGE,
+    ClientOptions,
+    CLIError,
+    Output,
+    classify,
+    error_info,
+    line_record,
+    make_client,
+    open_journal,
+    prepare_out_dir,
+    worst,
+)
+from .rows import Defaults, RowError, describe, plan_rows
+
+__all__ = ["cmd_batch", "cmd_generate", "cmd_journal", "cmd_simulate", "cmd_task"]
+
+logger = logging.getLogger(__name__)
+
+#: Row errors listed before "... and N more".
+_MAX_LISTED = 20
+
+
+def client_options(args: argparse.Namespace) -> ClientOptions:
+    """The client settings from the global and wait options."""
+    return ClientOptions(
+        base_url=getattr(args, "base_url", None),
+        token_env=getattr(args, "token_env", None) or ENV_TOKEN,
+        poll_interval=getattr(args, "poll_interval", 1.0),
+        max_wait=getattr(args, "max_wait", 600.0),
+    )
+
+
+def _progress(output: Output) -> ProgressBar | None:
+    if output.quiet:
+        return None
+    tty = output.stderr.isatty()
+    return ProgressBar(file=output.stderr, desc="nanobanana", use_tqdm=None if tty else False)
+
+
+def wait_for(
+    client: NanoBananaClient, task_ids: Sequence[str], output: Output, max_wait: float
+) -> list[tuple[str, Any]]:
+    """Wait for ``task_ids`` on the client's poller with a progress bar on stderr.
+
+    Returns:
+        ``(task_id, ImageResult | exception)`` in the order the tasks ended.
+
+    """
+    bar = _progress(output)
+    started = time.monotonic()
+    outcomes: list[tuple[str, Any]] = []
+    try:
+        on_progress = bar.update if bar is not None else None
+        for item in client.iter_outcomes(task_ids, max_wait=max_wait, on_progress=on_progress):
+            outcomes.append(item)
+        return outcomes
+    finally:
+        if bar is not None:
+            if outcomes:  # the last round's event comes after the outcomes: draw the end too
+                ended = {
+                    t: "succeeded" if isinstance(o, ImageResult) else "failed" for t, o in outcomes
+                }
+                bar.update(progress_event(1, time.monotonic() - started, ended))
+            bar.close()
+
+
+# -- generate / edit ---------------------------------------------------------------------------
+
+
+def _build(args: argparse.Namespace, action: str) -> ImageRequest:
+    fields = {
+        "model": args.model,
+        "aspect_ratio": args.aspect_ratio,
+        "resolution": args.resolution,
+        "count": args.count,
+    }
+    try:
+        images = to_image_urls(list(args.images), field="images") if action == "edit" else None
+        return ImageRequest(
+            action=action,
+            prompt=args.prompt,
+            image_urls=images,
+            **{k: v for k, v in fields.items() if v is not None},
+        )
+    except ValueError as exc:
+        info = error_info(exc)
+        raise CLIError(f"{info['message']} (nothing was sent)") from None
+
+
+def cmd_generate(args: argparse.Namespace, output: Output, action: str = "generate") -> int:
+    """``nanobanana generate|edit``: submit one request, wait, save the images under ``--out``,
+    print their paths (``--no-download``: URLs), or one ``--json`` line.
+    """
+    options = client_options(args)
+    make_client(options, need_token=True).close()  # exit 3 before anything else
+    request = _build(args, action)
+    download = not args.no_download
+    out = prepare_out_dir(args.out) if download or args.key else None
+    journal: Journal | None = None
+    if args.key or args.journal:
+        journal = open_journal(args.journal or Path(args.out) / "journal.sqlite")
+    key: str | None = args.key
+    result: ImageResult | None = None
+    files: list[str] = []
+    try:
+        with make_client(options, journal=journal) as client:
+            entry = journal.get(client.base_url, key) if journal is not None and key else None
+            identity = request_identity(request.to_payload())
+            if (
+                entry is not None
+                and entry.state == "succeeded"
+                and entry.identity == identity
+                and entry.result
+                and (not download or files_present(entry.files))
+            ):
+                result, files = ImageResult.model_validate(entry.result), entry.files
+                output.note(f"nanobanana: key {key!r} already succeeded: nothing sent")
+            else:
+                result = _run_one(client, request, args, output)
+                if download:
+                    assert out is not None
+                    files = download_result(client, journal, key, result, out)
+    except KeyboardInterrupt:
+        output.error("nanobanana: interrupted; a submitted task keeps running (see the log above)")
+        return EXIT_INTERRUPTED
+    except NanoBananaError as exc:
+        status, code = classify(exc)
+        if status == "failed" and result is not None and result.status == "succeeded":
+            status, code = "pending", EXIT_FAILED  # paid; the download failed
+        output.error(f"nanobanana: {status}: {exc}")
+        if output.json_lines:
+            output.record(
+                line_record(
+                    id=key,
+                    status=status,
+                    task_id=exc.task_id or (result.task_id if result else None),
+                    trace_id=exc.trace_id,
+                    urls=result.urls if result else (),
+                    error=error_info(exc),
+                )
+            )
+        return code
+    finally:
+        if journal is not None:
+            journal.close()
+    if output.json_lines:
+        output.record(
+            line_record(
+                id=key,
+                status="succeeded",
+                task_id=result.task_id,
+                trace_id=result.trace_id,
+                files=files,
+                urls=result.urls,
+            )
+        )
+    else:
+        for item in files or result.urls:
+            output.result(item)
+    return EXIT_OK
+
+
+def _run_one(
+    client: NanoBananaClient, request: ImageRequest, args: argparse.Namespace, output: Output
+) -> ImageResult:
+    result = client.submit(
+        request,
+        wait=False,
+        idempotency_key=args.key,
+        resubmit_uncertain=args.resubmit_uncertain,
+        retry_failed=args.retry_failed,
+    )
+    if result.status != "pending":
+        return result.raise_for_status()
+    assert result.task_id is not None
+    output.note(f"nanobanana: task {result.task_id} submitted; waiting")
+    for _, outcome in wait_for(client, [result.task_id], output, args.max_wait):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        done: ImageResult = outcome
+        return done.raise_for_status()
+    raise AssertionError("unreachable: a wait always ends with an outcome")
+
+
+# -- task --------------------------------------------------------------------------------------
+
+
+def cmd_task(args: argparse.Namespace, output: Output) -> int:
+    """``nanobanana task ID [ID ...]``: print each task's status (``--wait``: wait for the
+    pending ones; ``--out DIR``: save the images of finished ones). An unknown id exits 1.
+    """
+    ids = list(dict.fromkeys(args.ids))
+    out = prepare_out_dir(args.out) if args.out else None
+    code = EXIT_OK
+    with make_client(client_options(args)) as client:
+
+        def show(task_id: str, outcome: Any) -> int:
+            files: list[str] = []
+            if isinstance(outcome, BaseException):
+                status, exc_code = classify(outcome)
+                record = line_record(
+                    id=None,
+                    status=status,
+                    task_id=task_id,
+                    trace_id=getattr(outcome, "trace_id", None),
+                    error=error_info(outcome),
+                )
+                human = f"{task_id}\t{status}\t{outcome}"
+                _emit(output, record, human)
+                return exc_code
+            result: ImageResult = outcome
+            error = result.error.model_dump() if result.error else None
+            if result.status == "succeeded" and out is not None:
+                try:
+                    files = download_result(client, None, None, result, out)
+                except NanoBananaError as exc:
+                    output.error(f"nanobanana: {task_id}: download failed: {exc}")
+                    error = error_info(exc)
+            record = line_record(
+                id=None,
+                status=result.status,
+                task_id=task_id,
+                trace_id=result.trace_id,
+                files=files,
+                urls=result.urls,
+                error=error,
+            )
+            if result.status == "failed" and result.error is not None:
+                detail = f"{result.error.code}: {result.error.message}"
+            else:
+                detail = " ".join(files or result.urls)
+            _emit(output, record, f"{task_id}\t{result.status}\t{detail}".rstrip())
+            return EXIT_FAILED if result.status == "failed" else EXIT_OK
+
+        try:
+            records = {r.id: r for r in client.get_tasks(ids)}
+        except NanoBananaError as exc:
+            exc_code = classify(exc)[1]
+            output.error(f"nanobanana: error: {exc}")
+            return worst(exc_code, EXIT_FAILED)
+        pending: list[str] = []
+        for task_id in ids:
+            record = records.get(task_id)
+            if record is None:
+                missing = line_record(
+                    id=None,
+                    status="unknown",
+                    task_id=task_id,
+                    error={"type": "NotFound", "code": "not_found", "message": "no such task"},
+                )
+                _emit(output, missing, f"{task_id}\tunknown\tno such task")
+                code = worst(code, EXIT_FAILED)
+            elif record.status == "pending" and args.wait:
+                pending.append(task_id)
+            else:
+                code = worst(code, show(task_id, record.to_result()))
+        if pending:
+            try:
+                for task_id, outcome in wait_for(client, pending, output, args.max_wait):
+                    code = worst(code, show(task_id, outcome))
+            except KeyboardInterrupt:
+                output.error("nanobanana: interrupted; the tasks keep running")
+                return EXIT_INTERRUPTED
+    return code
+
+
+def _emit(output: Output, record: dict[str, Any], human: str) -> None:
+    if output.json_lines:
+        output.record(record)
+    else:
+        output.result(human)
+
+
+# -- batch -------------------------------------------------------------------------------------
+
+
+def cmd_batch(args: argparse.Namespace, output: Output) -> int:
+    """``nanobanana batch FILE``: validate every row, then run them (see ``_cli.batch``)."""
+    options = client_options(args)
+    make_client(options).close()  # no token / bad base URL: exit 3 before reading anything
+    path = Path(args.file)
+    defaults = Defaults(args.model, args.aspect_ratio, args.resolution, args.count)
+    plans, errors = plan_rows(path, defaults)
+    if not plans and not errors:
+        raise CLIError(f"{path} has no rows")
+    _report_invalid(path, errors, args.skip_invalid, output)
+    out = prepare_out_dir(args.out)
+    journal = open_journal(args.journal or out / "journal.sqlite")
+    try:
+        client = make_client(options, journal=journal)
+    except CLIError:
+        journal.close()
+        raise
+    code = EXIT_OK
+    try:
+        client.ensure_pool_size(args.concurrency * 2 + 4)
+        reused = _check_keys(journal, client.base_url, plans)
+        if reused:
+            _report_invalid(path, reused, args.skip_invalid, output, journal=True)
+            errors = sorted([*errors, *reused], key=lambda e: e.line)
+            taken = {e.line for e in reused}
+            plans = [p for p in plans if p.line not in taken]
+        try:
+            manifest = (out / "manifest.jsonl").open("a", encoding="utf-8")
+        except OSError as exc:
+            raise CLIError(f"cannot write {out / 'manifest.jsonl'}: {exc.strerror}") from None
+        with manifest:
+            batch = Batch(
+                path=path,
+                defaults=defaults,
+                plans=plans,
+                skipped={e.line for e in errors},
+                client=client,
+                journal=journal,
+                out=out,
+                manifest=manifest,
+                output=output,
+                options=BatchOptions(
+                    concurrency=args.concurrency,
+                    download=not args.no_download,
+                    resubmit_uncertain=args.resubmit_uncertain,
+                    retry_failed=args.retry_failed,
+                    max_wait=args.max_wait,
+                    progress=not output.quiet,
+                ),
+            )
+            for error in errors:
+                batch.write_line(
+                    line_record(
+                        id=error.key(),
+                        status="invalid",
+                        error={"type": "InvalidRow", "code": error.field, "message": str(error)},
+                    )
+                )
+                batch.counts["invalid"] += 1
+            code = worst(EXIT_FAILED if errors else EXIT_OK, batch.run())
+            counts = batch.counts
+    finally:
+        client.close()
+        journal.close()
+    output.note(f"nanobanana: {summary(counts, len(plans) + len(errors))}")
+    if counts.get("uncertain"):
+        journal_arg = f" --journal {args.journal}" if args.journal else f" --journal {journal.path}"
+        output.note(
+            "nanobanana: uncertain rows may have been billed without a known task: look each "
+            f"one up (`nanobanana journal list{journal_arg}`), then `nanobanana journal resolve "
+            "KEY --task-id ID` (it ran) or `nanobanana journal forget KEY` (it did not), or "
+            "re-run with --resubmit-uncertain (may pay twice)"
+        )
+    if code == EXIT_INTERRUPTED:
+        output.note("nanobanana: interrupted; re-run the same command to resume")
+    if not output.json_lines:
+        output.result(str(out / "manifest.jsonl"))
+    return code
+
+
+def _report_invalid(
+    path: Path,
+    errors: list[RowError],
+    skip: bool,
+    output: Output,
+    *,
+    journal: bool = False,
+) -> None:
+    if not errors:
+        return
+    for error in errors[:_MAX_LISTED]:
+        output.error(f"nanobanana: invalid row: {describe(path, error)}")
+    if len(errors) > _MAX_LISTED:
+        output.error(f"nanobanana: ... and {len(errors) - _MAX_LISTED} more invalid row(s)")
+    if not skip:
+        what = "reuse a key of another request" if journal else "are invalid"
+        raise CLIError(
+            f"{len(errors)} row(s) {what}; nothing was sent. Fix them, or pass --skip-invalid "
+            f"to run the other rows (invalid rows are marked 'invalid' in the manifest)"
+        )
+    output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
+
+
+def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> list[RowError]:
+    """Rows whose key the journal records for another request (nothing is sent for them)."""
+    reused: list[RowError] = []
+    for plan in plans:
+        entry = journal.get(scope, plan.key)
+        if entry is not None and entry.identity != plan.identity:
+            reused.append(
+                RowError(
+                    plan.line,
+                    "id",
+                    f"key {plan.key!r} already names another request in the journal "
+                    f"({entry.state}, task {entry.task_id}); use a new id, or "
+                    f"`nanobanana journal forget {plan.key}`",
+                    id=plan.key,
+                )
+            )
+    return reused
+
+
+# -- journal -----------------------------------------------------------------------------------
+
+
+def _scope_for(journal: Journal, key: str, args: argparse.Namespace) -> str:
+    client = make_client(client_options(args), need_token=False)
+    client.close()
+    if journal.get(client.base_url, key) is not None:
+        return client.base_url
+    scopes = sorted({e.scope for e in journal.entries(key=key)})
+    if len(scopes) == 1:
+        return scopes[0]
+    if not scopes:
+        raise CLIError(f"no journal entry for key {key!r} in {journal.path}", EXIT_FAILED)
+    raise CLIError(
+        f"key {key!r} is in several scopes ({', '.join(scopes)}); pick one with --base-url"
+    )
+
+
+def _when(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds).isoformat(timespec="seconds")
+
+
+def cmd_journal(args: argparse.Namespace, output: Output) -> int:
+    """``nanobanana journal list | resolve KEY --task-id ID | forget KEY``."""
+    journal = open_journal(args.journal, create=False)
+    try:
+        if args.journal_command == "list":
+            for entry in journal.entries(state=args.state):
+                status = journal.status(entry)
+                if output.json_lines:
+                    output.record(
+                        {
+                            "key": entry.key,
+                            "status": status,
+                            "task_id": entry.task_id,
+                            "trace_id": entry.trace_id,
+                            "scope": entry.scope,
+                            "files": entry.files,
+                            "error": entry.error_message,
+                            "updated_at": entry.updated_at,
+                        }
+                    )
+                else:
+                    output.result(
+                        f"{entry.key}\t{status}\t{entry.task_id or '-'}\t{entry.scope}\t"
+                        f"{_when(entry.updated_at)}"
+                    )
+            return EXIT_OK
+        scope = _scope_for(journal, args.key, args)
+        if args.journal_command == "resolve":
+            journal.resolve(scope, args.key, args.task_id)
+            output.note(
+                f"nanobanana: key {args.key!r} now records task {args.task_id}: the next run "
+                "polls it instead of submitting"
+            )
+            return EXIT_OK
+        journal.forget(scope, args.key)
+        output.note(f"nanobanana: key {args.key!r} forgotten: the next run submits it again")
+        return EXIT_OK
+    except JournalError as exc:
+        raise CLIError(exc.message) from None
+    finally:
+        journal.close()
+
+
+# -- simulate ----------------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace, output: Output) -> int:
+    """``nanobanana simulate``: run the loopback simulator in the foreground (Ctrl-C stops)."""
+    from langchain_nanobanana.testing.__main__ import main as simulator_main
+
+    argv = [
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--token",
+        args.sim_token,
+        "--task-duration",
+        str(args.task_duration),
+        "--submit-latency",
+        str(args.submit_latency),
+    ]
+    if args.path_prefix:
+        argv += ["--path-prefix", args.path_prefix]
+    try:
+        return simulator_main(argv)
+    except OSError as exc:
+        raise CLIError(f"cannot start the simulator: {exc.strerror or exc}") from None
+
+
+def describe_exit_codes() -> str:
+    """The exit-code table shown by ``--help``."""
+    return (
+        "exit codes (highest wins: 3 > 2 > 4 > 1 > 0): "
+        f"{EXIT_OK} all succeeded; {EXIT_FAILED} some row failed or is still pending, or an "
+        f"unknown task id; {EXIT_UNCERTAIN} some submission is uncertain (maybe billed: "
+        f"`nanobanana journal resolve|forget`); {EXIT_USAGE} usage or bad input, before any "
+        f"request; {EXIT_CONFIG} authentication, configuration or balance; "
+        f"{EXIT_INTERRUPTED} interrupted (Ctrl-C) after recording what was in flight"
+    )

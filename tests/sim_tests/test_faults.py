@@ -314,11 +314,6 @@ async def test_tool_failed_task_async(sim: FakeNanoBananaServer) -> None:
 # -- the Runnable under faults: every item accounted for -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: batch/abatch(return_exceptions=True) returns the first failure for every input "
-    "(runnables._batch_args reads return_exceptions from kwargs _batch_with_config consumed)",
-)
 async def test_abatch_under_faults_accounts_for_every_item(sim: FakeNanoBananaServer) -> None:
     sim.fail_next_tasks(1, code="content_policy", message="refused")  # the first task fails
     sim.inject_fault("429", count=2, path=SUBMIT)  # retried: not processed

@@ -40,11 +40,10 @@ from types import FrameType
 from typing import Any
 
 from langchain_nanobanana import __version__
+from langchain_nanobanana._cli.admin import cmd_journal, cmd_simulate
 from langchain_nanobanana._cli.commands import (
     cmd_batch,
     cmd_generate,
-    cmd_journal,
-    cmd_simulate,
     cmd_task,
     describe_exit_codes,
 )

@@ -6,22 +6,22 @@ exit code; problems found before any request raise :class:`CLIError`.
 from __future__ import annotations
 
 import argparse
-import datetime
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_nanobanana.client import ENV_TOKEN, NanoBananaClient
+from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import NanoBananaError
 from langchain_nanobanana.images import to_image_urls
-from langchain_nanobanana.journal import Journal, JournalError, request_identity
+from langchain_nanobanana.journal import Journal, request_identity
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import ProgressBar, progress_event
 from langchain_nanobanana.results import ImageResult
 
-from .batch import Batch, BatchOptions, download_result, files_present, summary
+from .batch import Batch, BatchOptions, summary
 from .common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -29,12 +29,15 @@ from .common import (
     EXIT_OK,
     EXIT_UNCERTAIN,
     EXIT_USAGE,
-    ClientOptions,
     CLIError,
     Output,
     classify,
+    client_options,
+    download_result,
     error_info,
+    files_present,
     line_record,
+    lock_out_dir,
     make_client,
     open_journal,
     prepare_out_dir,
@@ -42,22 +45,12 @@ from .common import (
 )
 from .rows import Defaults, RowError, describe, plan_rows
 
-__all__ = ["cmd_batch", "cmd_generate", "cmd_journal", "cmd_simulate", "cmd_task"]
+__all__ = ["cmd_batch", "cmd_generate", "cmd_task", "describe_exit_codes"]
 
 logger = logging.getLogger(__name__)
 
 #: Row errors listed before "... and N more".
 _MAX_LISTED = 20
-
-
-def client_options(args: argparse.Namespace) -> ClientOptions:
-    """The client settings from the global and wait options."""
-    return ClientOptions(
-        base_url=getattr(args, "base_url", None),
-        token_env=getattr(args, "token_env", None) or ENV_TOKEN,
-        poll_interval=getattr(args, "poll_interval", 1.0),
-        max_wait=getattr(args, "max_wait", 600.0),
-    )
 
 
 def _progress(output: Output) -> ProgressBar | None:
@@ -120,26 +113,33 @@ def _build(args: argparse.Namespace, action: str) -> ImageRequest:
 def cmd_generate(args: argparse.Namespace, output: Output, action: str = "generate") -> int:
     """``nanobanana generate|edit``: submit one request, wait, save the images under ``--out``,
     print their paths (``--no-download``: URLs), or one ``--json`` line.
+
+    Before any request: the token and base URL (exit 3), the request (exit 2), the output folder
+    and the journal (``--key``; exit 2). With ``--key`` a key that already succeeded prints its
+    recorded files without any request.
     """
     options = client_options(args)
     make_client(options, need_token=True).close()  # exit 3 before anything else
     request = _build(args, action)
     download = not args.no_download
     out = prepare_out_dir(args.out) if download or args.key else None
-    journal: Journal | None = None
-    if args.key or args.journal:
-        journal = open_journal(args.journal or Path(args.out) / "journal.sqlite")
     key: str | None = args.key
     result: ImageResult | None = None
     files: list[str] = []
-    try:
-        with make_client(options, journal=journal) as client:
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            stack.enter_context(lock_out_dir(out, exclusive=False))
+        journal: Journal | None = None
+        if args.key or args.journal:
+            path = args.journal or Path(args.out) / "journal.sqlite"
+            journal = stack.enter_context(open_journal(path))
+        client = stack.enter_context(make_client(options, journal=journal))
+        try:
             entry = journal.get(client.base_url, key) if journal is not None and key else None
-            identity = request_identity(request.to_payload())
             if (
                 entry is not None
                 and entry.state == "succeeded"
-                and entry.identity == identity
+                and entry.identity == request_identity(request.to_payload())
                 and entry.result
                 and (not download or files_present(entry.files))
             ):
@@ -150,29 +150,26 @@ def cmd_generate(args: argparse.Namespace, output: Output, action: str = "genera
                 if download:
                     assert out is not None
                     files = download_result(client, journal, key, result, out)
-    except KeyboardInterrupt:
-        output.error("nanobanana: interrupted; a submitted task keeps running (see the log above)")
-        return EXIT_INTERRUPTED
-    except NanoBananaError as exc:
-        status, code = classify(exc)
-        if status == "failed" and result is not None and result.status == "succeeded":
-            status, code = "pending", EXIT_FAILED  # paid; the download failed
-        output.error(f"nanobanana: {status}: {exc}")
-        if output.json_lines:
-            output.record(
-                line_record(
-                    id=key,
-                    status=status,
-                    task_id=exc.task_id or (result.task_id if result else None),
-                    trace_id=exc.trace_id,
-                    urls=result.urls if result else (),
-                    error=error_info(exc),
+        except KeyboardInterrupt:
+            output.error("nanobanana: interrupted; a submitted task keeps running (see above)")
+            return EXIT_INTERRUPTED
+        except NanoBananaError as exc:
+            status, code = classify(exc)
+            if result is not None and result.status == "succeeded":
+                status, code = "pending", EXIT_FAILED  # paid and recorded; the download failed
+            output.error(f"nanobanana: {status}: {exc}")
+            if output.json_lines:
+                output.record(
+                    line_record(
+                        id=key,
+                        status=status,
+                        task_id=exc.task_id or (result.task_id if result else None),
+                        trace_id=exc.trace_id,
+                        urls=result.urls if result else (),
+                        error=error_info(exc),
+                    )
                 )
-            )
-        return code
-    finally:
-        if journal is not None:
-            journal.close()
+            return code
     if output.json_lines:
         output.record(
             line_record(
@@ -222,7 +219,10 @@ def cmd_task(args: argparse.Namespace, output: Output) -> int:
     ids = list(dict.fromkeys(args.ids))
     out = prepare_out_dir(args.out) if args.out else None
     code = EXIT_OK
-    with make_client(client_options(args)) as client:
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            stack.enter_context(lock_out_dir(out, exclusive=False))
+        client = stack.enter_context(make_client(client_options(args)))
 
         def show(task_id: str, outcome: Any) -> int:
             files: list[str] = []
@@ -305,7 +305,12 @@ def _emit(output: Output, record: dict[str, Any], human: str) -> None:
 
 
 def cmd_batch(args: argparse.Namespace, output: Output) -> int:
-    """``nanobanana batch FILE``: validate every row, then run them (see ``_cli.batch``)."""
+    """``nanobanana batch FILE``: validate every row, then run them (see ``_cli.batch``).
+
+    Before any request, in this order: the token and base URL (exit 3), every row (exit 2 unless
+    ``--skip-invalid``), the output folder and its lock (exit 2), the journal (exit 2), keys the
+    journal records for another request (exit 2 unless ``--skip-invalid``).
+    """
     options = client_options(args)
     make_client(options).close()  # no token / bad base URL: exit 3 before reading anything
     path = Path(args.file)
@@ -315,14 +320,10 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         raise CLIError(f"{path} has no rows")
     _report_invalid(path, errors, args.skip_invalid, output)
     out = prepare_out_dir(args.out)
-    journal = open_journal(args.journal or out / "journal.sqlite")
-    try:
-        client = make_client(options, journal=journal)
-    except CLIError:
-        journal.close()
-        raise
-    code = EXIT_OK
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(lock_out_dir(out, exclusive=True))
+        journal = stack.enter_context(open_journal(args.journal or out / "journal.sqlite"))
+        client = stack.enter_context(make_client(options, journal=journal))
         client.ensure_pool_size(args.concurrency * 2 + 4)
         reused = _check_keys(journal, client.base_url, plans)
         if reused:
@@ -331,51 +332,46 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
             taken = {e.line for e in reused}
             plans = [p for p in plans if p.line not in taken]
         try:
-            manifest = (out / "manifest.jsonl").open("a", encoding="utf-8")
+            manifest = stack.enter_context((out / "manifest.jsonl").open("a", encoding="utf-8"))
         except OSError as exc:
             raise CLIError(f"cannot write {out / 'manifest.jsonl'}: {exc.strerror}") from None
-        with manifest:
-            batch = Batch(
-                path=path,
-                defaults=defaults,
-                plans=plans,
-                skipped={e.line for e in errors},
-                client=client,
-                journal=journal,
-                out=out,
-                manifest=manifest,
-                output=output,
-                options=BatchOptions(
-                    concurrency=args.concurrency,
-                    download=not args.no_download,
-                    resubmit_uncertain=args.resubmit_uncertain,
-                    retry_failed=args.retry_failed,
-                    max_wait=args.max_wait,
-                    progress=not output.quiet,
-                ),
-            )
-            for error in errors:
-                batch.write_line(
-                    line_record(
-                        id=error.key(),
-                        status="invalid",
-                        error={"type": "InvalidRow", "code": error.field, "message": str(error)},
-                    )
+        batch = Batch(
+            path=path,
+            defaults=defaults,
+            plans=plans,
+            skipped={e.line for e in errors},
+            client=client,
+            journal=journal,
+            out=out,
+            manifest=manifest,
+            output=output,
+            options=BatchOptions(
+                concurrency=args.concurrency,
+                download=not args.no_download,
+                resubmit_uncertain=args.resubmit_uncertain,
+                retry_failed=args.retry_failed,
+                max_wait=args.max_wait,
+                progress=not output.quiet,
+            ),
+        )
+        for error in errors:
+            batch.write_line(
+                line_record(
+                    id=error.key(),
+                    status="invalid",
+                    error={"type": "InvalidRow", "code": error.field, "message": str(error)},
                 )
-                batch.counts["invalid"] += 1
-            code = worst(EXIT_FAILED if errors else EXIT_OK, batch.run())
-            counts = batch.counts
-    finally:
-        client.close()
-        journal.close()
+            )
+            batch.counts["invalid"] += 1
+        code = worst(EXIT_FAILED if errors else EXIT_OK, batch.run())
+    counts = batch.counts
     output.note(f"nanobanana: {summary(counts, len(plans) + len(errors))}")
     if counts.get("uncertain"):
-        journal_arg = f" --journal {args.journal}" if args.journal else f" --journal {journal.path}"
         output.note(
             "nanobanana: uncertain rows may have been billed without a known task: look each "
-            f"one up (`nanobanana journal list{journal_arg}`), then `nanobanana journal resolve "
-            "KEY --task-id ID` (it ran) or `nanobanana journal forget KEY` (it did not), or "
-            "re-run with --resubmit-uncertain (may pay twice)"
+            f"one up (`nanobanana journal list --journal {journal.path}`), then `nanobanana "
+            "journal resolve KEY --task-id ID` (it ran) or `nanobanana journal forget KEY` (it "
+            "did not), or re-run with --resubmit-uncertain (may pay twice)"
         )
     if code == EXIT_INTERRUPTED:
         output.note("nanobanana: interrupted; re-run the same command to resume")
@@ -424,98 +420,6 @@ def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> list[RowError
                 )
             )
     return reused
-
-
-# -- journal -----------------------------------------------------------------------------------
-
-
-def _scope_for(journal: Journal, key: str, args: argparse.Namespace) -> str:
-    client = make_client(client_options(args), need_token=False)
-    client.close()
-    if journal.get(client.base_url, key) is not None:
-        return client.base_url
-    scopes = sorted({e.scope for e in journal.entries(key=key)})
-    if len(scopes) == 1:
-        return scopes[0]
-    if not scopes:
-        raise CLIError(f"no journal entry for key {key!r} in {journal.path}", EXIT_FAILED)
-    raise CLIError(
-        f"key {key!r} is in several scopes ({', '.join(scopes)}); pick one with --base-url"
-    )
-
-
-def _when(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds).isoformat(timespec="seconds")
-
-
-def cmd_journal(args: argparse.Namespace, output: Output) -> int:
-    """``nanobanana journal list | resolve KEY --task-id ID | forget KEY``."""
-    journal = open_journal(args.journal, create=False)
-    try:
-        if args.journal_command == "list":
-            for entry in journal.entries(state=args.state):
-                status = journal.status(entry)
-                if output.json_lines:
-                    output.record(
-                        {
-                            "key": entry.key,
-                            "status": status,
-                            "task_id": entry.task_id,
-                            "trace_id": entry.trace_id,
-                            "scope": entry.scope,
-                            "files": entry.files,
-                            "error": entry.error_message,
-                            "updated_at": entry.updated_at,
-                        }
-                    )
-                else:
-                    output.result(
-                        f"{entry.key}\t{status}\t{entry.task_id or '-'}\t{entry.scope}\t"
-                        f"{_when(entry.updated_at)}"
-                    )
-            return EXIT_OK
-        scope = _scope_for(journal, args.key, args)
-        if args.journal_command == "resolve":
-            journal.resolve(scope, args.key, args.task_id)
-            output.note(
-                f"nanobanana: key {args.key!r} now records task {args.task_id}: the next run "
-                "polls it instead of submitting"
-            )
-            return EXIT_OK
-        journal.forget(scope, args.key)
-        output.note(f"nanobanana: key {args.key!r} forgotten: the next run submits it again")
-        return EXIT_OK
-    except JournalError as exc:
-        raise CLIError(exc.message) from None
-    finally:
-        journal.close()
-
-
-# -- simulate ----------------------------------------------------------------------------------
-
-
-def cmd_simulate(args: argparse.Namespace, output: Output) -> int:
-    """``nanobanana simulate``: run the loopback simulator in the foreground (Ctrl-C stops)."""
-    from langchain_nanobanana.testing.__main__ import main as simulator_main
-
-    argv = [
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-        "--token",
-        args.sim_token,
-        "--task-duration",
-        str(args.task_duration),
-        "--submit-latency",
-        str(args.submit_latency),
-    ]
-    if args.path_prefix:
-        argv += ["--path-prefix", args.path_prefix]
-    try:
-        return simulator_main(argv)
-    except OSError as exc:
-        raise CLIError(f"cannot start the simulator: {exc.strerror or exc}") from None
 
 
 def describe_exit_codes() -> str:

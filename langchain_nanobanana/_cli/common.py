@@ -5,13 +5,15 @@ client, the journal and the output folder are set up (each failing before any re
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -43,8 +45,12 @@ __all__ = [
     "Output",
     "RowStatus",
     "classify",
+    "client_options",
+    "download_result",
     "error_info",
+    "files_present",
     "line_record",
+    "lock_out_dir",
     "make_client",
     "open_journal",
     "prepare_out_dir",
@@ -251,6 +257,16 @@ class ClientOptions:
     max_wait: float = 600.0
 
 
+def client_options(args: argparse.Namespace) -> ClientOptions:
+    """The client settings from the global and wait options."""
+    return ClientOptions(
+        base_url=getattr(args, "base_url", None),
+        token_env=getattr(args, "token_env", None) or ENV_TOKEN,
+        poll_interval=getattr(args, "poll_interval", 1.0),
+        max_wait=getattr(args, "max_wait", 600.0),
+    )
+
+
 def make_client(
     options: ClientOptions, *, journal: Journal | None = None, need_token: bool = True
 ) -> NanoBananaClient:
@@ -328,3 +344,78 @@ def open_journal(path: str | os.PathLike[str], *, create: bool = True) -> Journa
 def result_summary(result: ImageResult) -> dict[str, Any]:
     """What the journal keeps of a finished result: no echoed request, no raw answer."""
     return result.model_dump(mode="json", exclude={"raw"})
+
+
+def download_result(
+    client: NanoBananaClient,
+    journal: Journal | None,
+    key: str | None,
+    result: ImageResult,
+    out: Path,
+) -> list[str]:
+    """Save ``result``'s images under ``out`` (named after ``key`` or the task id) and record
+    the files with the key in the journal.
+
+    Returns:
+        The absolute paths written, in image order.
+
+    Raises:
+        NanoBananaError, InvalidImageError: A download failed (the result stays recorded: a
+            re-run downloads again without paying).
+
+    """
+    prefix = (key or result.task_id or "image").replace("/", "_").replace("\\", "_")
+    files = [str(Path(p).absolute()) for p in client.download(result, out, prefix=prefix)]
+    if journal is not None and key is not None:
+        journal.succeeded(client.base_url, key, result_summary(result), files=files)
+    return files
+
+
+def files_present(files: Iterable[str]) -> bool:
+    """Whether there is at least one file and every one exists."""
+    names = list(files)
+    return bool(names) and all(os.path.isfile(f) for f in names)
+
+
+#: Lock file in an output folder: a batch holds it exclusively, single downloads shared.
+LOCK_NAME = ".nanobanana.lock"
+
+
+@contextlib.contextmanager
+def lock_out_dir(out: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold the output folder's lock (``flock`` on ``<out>/.nanobanana.lock``; released by the
+    kernel when the process dies, ``kill -9`` included).
+
+    A batch takes it exclusively and then deletes the hidden ``.nanobanana-*.part`` files that a
+    killed download left behind (no other writer can be using them); ``generate``/``edit``/``task``
+    take it shared while they download. Without ``fcntl`` (Windows) nothing is locked or deleted.
+
+    Raises:
+        CLIError: (exit 2) another ``nanobanana`` process holds it incompatibly.
+
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CLIError(f"cannot create {out / LOCK_NAME}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CLIError(
+                f"{out} is in use by another nanobanana process (a batch uses its folder alone); "
+                f"wait for it or use another --out"
+            ) from None
+        if exclusive:
+            for stale in out.glob(".nanobanana-*.part"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+                    logger.info("removed %s, left by an interrupted download", stale.name)
+        yield
+    finally:
+        os.close(fd)

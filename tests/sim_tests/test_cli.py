@@ -492,6 +492,23 @@ def test_batch_unwritable_out_exit_2(cli: Any, sim: FakeNanoBananaServer, tmp_pa
     assert run.code == 2 and sim.requests == []
 
 
+def test_batch_out_dir_in_use_exit_2(cli: Any, sim: FakeNanoBananaServer, tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"prompt": "a"}])
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = out / ".nanobanana-abc.part"
+    stale.write_bytes(b"half an image")
+    with (out / ".nanobanana.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another batch runs on this folder
+        run = cli("batch", str(path), "--out", str(out))
+        assert run.code == 2 and "in use by another nanobanana process" in run.err
+        assert sim.requests == [] and stale.exists()
+    run = cli("batch", str(path), "--out", str(out), *FAST)
+    assert run.code == 0
+    assert not stale.exists()  # left by a killed download: removed under the lock
+
+
 def test_batch_corrupted_journal_exit_2(
     cli: Any, sim: FakeNanoBananaServer, tmp_path: Path
 ) -> None:

@@ -102,7 +102,12 @@ def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 def _request_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
     what = "default for rows without one" if batch else "default: the API's"
-    parser.add_argument("--model", choices=list(MODELS), help=f"model ({what}; nano-banana)")
+    parser.add_argument(
+        "--model",
+        choices=list(MODELS),
+        metavar="MODEL",
+        help=f"model ({what}; nano-banana): {', '.join(MODELS)}",
+    )
     parser.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, help=f"aspect ratio ({what}; 1:1)")
     parser.add_argument("--resolution", choices=RESOLUTIONS, help=f"resolution ({what}; 1K)")
     parser.add_argument(
@@ -125,11 +130,18 @@ def _run_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
         help="journal file (SQLite) that makes re-runs resume without paying twice "
         "(default <out>/journal.sqlite" + ("" if batch else ", used with --key") + ")",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON line per result on stdout")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON line per "
+        + ("row" if batch else "result")
+        + " on stdout (id, task_id, trace_id, status, files, urls, error"
+        + ("; the manifest's schema)" if batch else ")"),
+    )
     parser.add_argument(
         "--no-download",
         action="store_true",
-        help="do not save the images: report their URLs only",
+        help="do not save the images: report their URLs only (files stay [])",
     )
     parser.add_argument(
         "--resubmit-uncertain",

@@ -112,6 +112,8 @@ class Batch:
         defaults: Row defaults (as used when validating).
         plans: The valid rows, in file order (``rows.plan_rows``).
         skipped: Lines of rows not to run (invalid; reported before).
+        known: Keys the journal had an entry for when the run started (only those are looked up
+            before their submission: a finished one is reported without any request).
         client: The client (its journal is ``journal``).
         journal: The run's journal (closed by :meth:`run` on Ctrl-C).
         out: The output folder (images and ``manifest.jsonl``).
@@ -128,6 +130,7 @@ class Batch:
         defaults: Defaults,
         plans: list[Plan],
         skipped: set[int],
+        known: set[str],
         client: NanoBananaClient,
         journal: Journal,
         out: Path,
@@ -139,6 +142,7 @@ class Batch:
         self.defaults = defaults
         self.plans = plans
         self.skipped = skipped
+        self.known = known
         self.client = client
         self.journal = journal
         self.scope = client.base_url
@@ -213,7 +217,8 @@ class Batch:
         self._inflight.pop(flight.plan.key, None)
         if flight.task_id:
             self._by_task.pop(flight.task_id, None)
-        self._delta[flight.plan.key] = _BAR_STATUS.get(status, "failed")
+        if self._bar is not None:
+            self._delta[flight.plan.key] = _BAR_STATUS.get(status, "failed")
         self._open -= 1
         self._lock.notify_all()
 
@@ -247,7 +252,7 @@ class Batch:
 
     def _submit(self, flight: _Flight, row: Row) -> None:
         plan = flight.plan
-        entry = self.journal.get(self.scope, plan.key)
+        entry = self.journal.get(self.scope, plan.key) if plan.key in self.known else None
         if entry is not None and self._reuse(flight, entry):
             return
         flight.phase = "submitting"

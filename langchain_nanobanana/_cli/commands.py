@@ -325,7 +325,7 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         journal = stack.enter_context(open_journal(args.journal or out / "journal.sqlite"))
         client = stack.enter_context(make_client(options, journal=journal))
         client.ensure_pool_size(args.concurrency * 2 + 4)
-        reused = _check_keys(journal, client.base_url, plans)
+        reused, known = _check_keys(journal, client.base_url, plans)
         if reused:
             _report_invalid(path, reused, args.skip_invalid, output, journal=True)
             errors = sorted([*errors, *reused], key=lambda e: e.line)
@@ -340,6 +340,7 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
             defaults=defaults,
             plans=plans,
             skipped={e.line for e in errors},
+            known=known,
             client=client,
             journal=journal,
             out=out,
@@ -403,12 +404,18 @@ def _report_invalid(
     output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
 
 
-def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> list[RowError]:
-    """Rows whose key the journal records for another request (nothing is sent for them)."""
+def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> tuple[list[RowError], set[str]]:
+    """Rows whose key the journal records for another request (nothing is sent for them), and
+    the keys the journal knows at all (the others need no look-up before their submission).
+    """
     reused: list[RowError] = []
+    known: set[str] = set()
     for plan in plans:
         entry = journal.get(scope, plan.key)
-        if entry is not None and entry.identity != plan.identity:
+        if entry is None:
+            continue
+        known.add(plan.key)
+        if entry.identity != plan.identity:
             reused.append(
                 RowError(
                     plan.line,
@@ -419,7 +426,7 @@ def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> list[RowError
                     id=plan.key,
                 )
             )
-    return reused
+    return reused, known
 
 
 def describe_exit_codes() -> str:

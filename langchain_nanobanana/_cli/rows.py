@@ -143,7 +143,7 @@ class RowError(Exception):
         return self.id or f"line-{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What validation keeps of a valid row: ``line``, ``key`` (idempotency key), ``identity``
     (``request_identity`` of its body, 64 hex characters).

@@ -157,7 +157,8 @@ def cmd_generate(args: argparse.Namespace, output: Output, action: str = "genera
             status, code = classify(exc)
             if result is not None and result.status == "succeeded":
                 status, code = "pending", EXIT_FAILED  # paid and recorded; the download failed
-            output.error(f"nanobanana: {status}: {exc}")
+            label = "error" if code == EXIT_CONFIG else status
+            output.error(f"nanobanana: {label}: {exc}")
             if output.json_lines:
                 output.record(
                     line_record(

@@ -142,8 +142,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_generate_prints_paths(cli: Any, sim: FakeNanoBananaServer, tmp_path: Path) -> None:
-    run = cli("generate", "a red fox", "--out", str(tmp_path / "o"), *FAST)
+    run = cli("generate", "a red fox", "--out", str(tmp_path / "o"), "-vv", *FAST)
     assert run.code == 0, run.err
+    assert "DEBUG: poll round" in run.err and SIM_TOKEN not in run.out + run.err
     paths = run.out.split()
     assert len(paths) == 1 and Path(paths[0]).is_file()
     assert Path(paths[0]).read_bytes().startswith(b"\x89PNG")

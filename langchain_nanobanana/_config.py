@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from langchain_nanobanana.models import ImageRequest
 
@@ -104,19 +104,16 @@ class Configured(BaseModel):
     base_url: str | None = None
     """Base URL for the default client (default ``$ACEDATACLOUD_API_BASE_URL``)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_unknown(cls, data: Any) -> Any:
-        refuse_unknown(cls.__name__, data, cls.model_fields)
-        return data
-
-    @model_validator(mode="after")
-    def _configure(self) -> Any:
+    def __init__(self, **data: Any) -> None:
+        # Checked before pydantic sees the input: its errors repeat the whole input dict, which
+        # would show ``api_token``. These raise plain TypeError / ValueError naming one field.
         name = type(self).__name__
-        check_fixed_fields(name, **{field: getattr(self, field, None) for field in self.FIXED})
-        client = build_client(name, self.client, self.api_token, self.base_url)
-        object.__setattr__(self, "client", client)
-        return self
+        refuse_unknown(name, data, type(self).model_fields)
+        check_fixed_fields(name, **{field: data.get(field) for field in self.FIXED})
+        data["client"] = build_client(
+            name, data.get("client"), data.get("api_token"), data.get("base_url")
+        )
+        super().__init__(**data)
 
     @property
     def lc_secrets(self) -> dict[str, str]:

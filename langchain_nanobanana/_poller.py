@@ -201,14 +201,14 @@ class Poller:
             for task_id in ids:
                 for box in self._watchers.get(task_id, []):
                     boxes[id(box)] = box
+            for box in boxes.values():  # the round first: its event shows the tasks it ended
+                if not box.put(("round", statuses, None)):
+                    self._drop(box)
             for task_id, outcome in done:
                 progress = True
                 for box in self._watchers.pop(task_id, []):
                     box.put(("done", task_id, outcome))
                 self._last_errors.pop(task_id, None)
-            for box in boxes.values():
-                if not box.put(("round", statuses, None)):
-                    self._drop(box)
             self._timer.after_round(time.monotonic(), progress=progress)
         logger.debug(
             "poll round %d: %d task(s) read, %d finished%s",
@@ -257,7 +257,7 @@ class _Waiter:
         if kind == "done":
             return ([(first, second)] if self.state.finish(first, second) else []), None
         if kind == "round":
-            return [], self.state.progress()
+            return [], self.state.progress(first)
         raise second
 
     def leave(self, exc: BaseException | None) -> None:

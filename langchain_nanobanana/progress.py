@@ -49,7 +49,14 @@ from langchain_core.callbacks import BaseCallbackHandler
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["PROGRESS_EVENT", "ProgressBar", "ProgressPayload", "TaskStatus", "progress_event"]
+__all__ = [
+    "PROGRESS_EVENT",
+    "ProgressBar",
+    "ProgressPayload",
+    "TaskStatus",
+    "dispatcher",
+    "progress_event",
+]
 
 #: Name of the custom event dispatched after each poll round.
 PROGRESS_EVENT = "nano_banana_progress"
@@ -329,3 +336,18 @@ class ProgressBar(BaseCallbackHandler):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def dispatcher(run_manager: Any) -> Any:
+    """A callback that dispatches one payload as :data:`PROGRESS_EVENT` on ``run_manager``'s run
+    (what ``dispatch_custom_event`` does, without needing a config context), or ``None`` without
+    a run manager. With an async run manager it returns the coroutine to await.
+    """
+    if run_manager is None:
+        return None
+
+    def dispatch(payload: ProgressPayload) -> Any:
+        child = run_manager.get_child()
+        return child.on_custom_event(PROGRESS_EVENT, payload, run_id=run_manager.run_id)
+
+    return dispatch

@@ -17,6 +17,7 @@ parse, so they never reach a model, a log or a trace.
 from __future__ import annotations
 
 import html
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,11 +38,26 @@ Status = Literal["succeeded", "pending", "failed"]
 
 
 def _strip_account_fields(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_account_fields(v) for k, v in value.items() if k not in ACCOUNT_FIELDS}
-    if isinstance(value, list):
-        return [_strip_account_fields(v) for v in value]
-    return value
+    """A copy of ``value`` without :data:`ACCOUNT_FIELDS` at any depth (iterative: a deeply
+    nested answer cannot exhaust the stack).
+    """
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, parent, slot = stack.pop()
+        if isinstance(item, dict):
+            copy: Any = {}
+            for k, v in item.items():
+                if k not in ACCOUNT_FIELDS:
+                    copy[k] = None
+                    stack.append((v, copy, k))
+        elif isinstance(item, list):
+            copy = [None] * len(item)
+            stack.extend((v, copy, n) for n, v in enumerate(item))
+        else:
+            copy = item
+        parent[slot] = copy
+    return root[0]
 
 
 def opt_str(value: object) -> str | None:
@@ -360,5 +376,9 @@ def _text(value: object) -> str:
 
 def _float(value: object) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            return None
+        return number if math.isfinite(number) else None
     return None

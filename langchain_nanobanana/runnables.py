@@ -46,7 +46,7 @@ from langchain_nanobanana._core.polling import Outcome
 from langchain_nanobanana._inputs import to_image_urls
 from langchain_nanobanana.errors import SAFE_TO_RETRY, NanoBananaError, attach_task_ids
 from langchain_nanobanana.models import ImageRequest
-from langchain_nanobanana.progress import PROGRESS_EVENT
+from langchain_nanobanana.progress import PROGRESS_EVENT, dispatcher
 from langchain_nanobanana.results import ImageResult
 
 __all__ = ["PROGRESS_EVENT", "ImageGeneratorInput", "NanoBananaImageGenerator", "prompt_text"]
@@ -310,7 +310,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             yield from batch.take_ready()
             if batch.open:
                 for task_id, outcome in self.client.iter_outcomes(
-                    list(batch.open), on_progress=_dispatcher(run_manager)
+                    list(batch.open), on_progress=dispatcher(run_manager)
                 ):
                     yield batch.finished(task_id, outcome)
         except BaseException as exc:
@@ -359,7 +359,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
                 yield item
             if batch.open:
                 async for task_id, outcome in self.client.aiter_outcomes(
-                    list(batch.open), on_progress=_adispatcher(run_manager)
+                    list(batch.open), on_progress=dispatcher(run_manager)
                 ):
                     yield batch.finished(task_id, outcome)
         except BaseException as exc:
@@ -597,28 +597,6 @@ def _key_of(value: object) -> str | None:
 def _first(outputs: list[Any]) -> ImageResult:
     result: ImageResult = outputs[0]
     return result
-
-
-def _dispatcher(run_manager: CallbackManagerForChainRun | None) -> Any:
-    if run_manager is None:
-        return None
-
-    def dispatch(payload: dict[str, Any]) -> None:
-        run_manager.get_child().on_custom_event(PROGRESS_EVENT, payload, run_id=run_manager.run_id)
-
-    return dispatch
-
-
-def _adispatcher(run_manager: AsyncCallbackManagerForChainRun | None) -> Any:
-    if run_manager is None:
-        return None
-
-    async def dispatch(payload: dict[str, Any]) -> None:
-        await run_manager.get_child().on_custom_event(
-            PROGRESS_EVENT, payload, run_id=run_manager.run_id
-        )
-
-    return dispatch
 
 
 def _concurrency(config: RunnableConfig | None, n_inputs: int) -> int:

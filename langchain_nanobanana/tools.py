@@ -54,7 +54,7 @@ from langchain_nanobanana.models import (
     ImageRequest,
     Resolution,
 )
-from langchain_nanobanana.progress import PROGRESS_EVENT
+from langchain_nanobanana.progress import dispatcher
 from langchain_nanobanana.results import ImageResult
 
 __all__ = [
@@ -220,13 +220,6 @@ class _NanoBananaTool(Configured, BaseTool):
             )
         return ToolException(str(exc))
 
-    def _progress(self, run_manager: Any) -> Any:
-        if run_manager is None:
-            return None
-        return lambda payload: run_manager.on_custom_event(
-            PROGRESS_EVENT, payload, run_id=run_manager.run_id
-        )
-
 
 def _note(result: ImageResult, what: str) -> str:
     return f"\nNote: {what}; the images above are still available (task_id={result.task_id})."
@@ -319,9 +312,7 @@ class _ImageTool(_NanoBananaTool):
             if result.status == "pending" and self.wait and request.callback_url is None:
                 assert result.task_id is not None
                 result = _first_result(
-                    self.client.iter_outcomes(
-                        [result.task_id], on_progress=self._progress(run_manager)
-                    )
+                    self.client.iter_outcomes([result.task_id], on_progress=dispatcher(run_manager))
                 )
             else:
                 result.raise_for_status()
@@ -336,7 +327,7 @@ class _ImageTool(_NanoBananaTool):
             if result.status == "pending" and self.wait and request.callback_url is None:
                 assert result.task_id is not None
                 outcomes = self.client.aiter_outcomes(
-                    [result.task_id], on_progress=self._progress(run_manager)
+                    [result.task_id], on_progress=dispatcher(run_manager)
                 )
                 result = _first_result([o async for o in outcomes])
             else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -114,7 +115,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if seconds == seconds else None  # NaN -> None
+        return max(0.0, seconds) if math.isfinite(seconds) else None  # NaN, inf -> None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -309,9 +310,14 @@ def read_record(answer: Answer, *, task_id: str) -> TaskRecord:
     """
     data = _successful_object(answer, task_id=task_id, billable=False)
     try:
-        return TaskRecord.from_api(data, task_id=task_id)
+        record = TaskRecord.from_api(data, task_id=task_id)
     except NanoBananaError as exc:
         raise unreadable(answer, exc.message, task_id=task_id, billable=False) from None
+    if record.id != task_id:  # never take another task's record (and images) for this one
+        raise unreadable(
+            answer, f"the record is of task {record.id!r}", task_id=task_id, billable=False
+        )
+    return record
 
 
 def read_batch(

@@ -150,11 +150,17 @@ class WaitState:
         self.statuses[task_id] = "succeeded" if isinstance(outcome, ImageResult) else "failed"
         return True
 
-    def progress(self) -> Any:
-        """One ``nano_banana_progress`` payload after a round (see ``progress.progress_event``)."""
+    def progress(self, statuses: dict[str, str] | None = None) -> Any:
+        """The ``nano_banana_progress`` payload after a round that read ``statuses`` (task_id ->
+        status; see ``progress.progress_event``). Tasks this waiter already saw end keep their
+        final status.
+        """
         from langchain_nanobanana.progress import progress_event
 
         self.rounds += 1
+        for task_id, status in (statuses or {}).items():
+            if task_id in self.statuses and task_id not in self.outcomes:
+                self.statuses[task_id] = status  # type: ignore[assignment]
         return progress_event(self.rounds, self.elapsed(), self.statuses)
 
     def time_out(self, last_errors: dict[str, BaseException]) -> Iterable[tuple[str, Outcome]]:

@@ -234,11 +234,6 @@ def test_deeply_nested_answers(
         client.get_task(task_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: results._strip_account_fields recurses once per nesting level: a decodable "
-    "record ~500+ levels deep raises a bare RecursionError out of get_task/poll_task",
-)
 def test_record_nested_deep_but_decodable(
     sim: FakeNanoBananaServer, finished: tuple[NanoBananaClient, str]
 ) -> None:
@@ -252,10 +247,6 @@ def test_record_nested_deep_but_decodable(
         assert_typed(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: results._float(huge int) raises a bare OverflowError out of get_task/poll_task",
-)
 def test_record_with_a_huge_integer(
     sim: FakeNanoBananaServer, finished: tuple[NanoBananaClient, str]
 ) -> None:
@@ -268,11 +259,6 @@ def test_record_with_a_huge_integer(
         assert_typed(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a retrieve of task X answered with the record of task Y is returned as X's "
-    "(get_task(X).id == Y; poll_task(X) returns Y's images): read_record ignores the id asked for",
-)
 def test_record_of_another_task_is_never_taken_for_this_one(
     sim: FakeNanoBananaServer, finished: tuple[NanoBananaClient, str]
 ) -> None:

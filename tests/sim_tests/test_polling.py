@@ -350,12 +350,6 @@ def test_progress_payloads_while_waiting(sim: FakeNanoBananaServer) -> None:
     client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the round that finishes a waiter's last task sends 'done' before 'round'; "
-    "iter_outcomes returns on 'done', so that round's progress payload is never dispatched "
-    "(a fast task gets no event at all; a ProgressBar never reaches 100%)",
-)
 def test_the_round_that_finishes_the_task_reports_it(sim: FakeNanoBananaServer) -> None:
     client = fast_client(sim)
     task_id = client.generate("x", wait=False).task_id or ""  # done at once

@@ -117,7 +117,9 @@ class Row:
             raise RowError(self.line, _column(field), message) from None
         except ValueError as exc:  # InvalidImageError names images[i]
             message = getattr(exc, "message", str(exc))
-            raise RowError(self.line, _field_in(message, default="images"), message) from None
+            field = _field_in(message, default="images")
+            message = message.removeprefix(f"{field}: ")
+            raise RowError(self.line, field, message) from None
 
 
 class RowError(Exception):

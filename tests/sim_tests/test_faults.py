@@ -338,11 +338,6 @@ async def test_abatch_under_faults_accounts_for_every_item(sim: FakeNanoBananaSe
 # -- RELIABILITY.md stays true -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="RELIABILITY.md is updated in parallel for renamed tests "
-    "(test_tool_uncertain_submission_tells_model_not_to_retry)",
-)
 def test_reliability_table_names_existing_tests() -> None:
     """Every row of RELIABILITY.md's tables names a test that exists (and so runs here)."""
     here = Path(__file__).parent

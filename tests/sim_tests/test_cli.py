@@ -646,6 +646,13 @@ def test_journal_commands(cli: Any, sim: FakeNanoBananaServer, tmp_path: Path) -
 # -- subprocesses ----------------------------------------------------------------------------
 
 
+def _sigint_default() -> None:
+    """In the child before exec: SIGINT back to its default disposition (a shell that runs the
+    suite in the background starts it ignored, and Python then never raises KeyboardInterrupt).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["ACEDATACLOUD_API_TOKEN"] = SIM_TOKEN
@@ -685,6 +692,7 @@ def test_sigint_records_what_is_in_flight(sim: FakeNanoBananaServer, tmp_path: P
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_default,
     )
     deadline = time.monotonic() + 20
     while len(sim.requests_to(SUBMIT)) < 6 and time.monotonic() < deadline:
@@ -715,6 +723,7 @@ def test_simulate_subcommand_serves_and_prints_its_url(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_default,
     )
     try:
         assert proc.stdout is not None

@@ -279,3 +279,79 @@ def test_authentication_error_stops_the_agent(sim: FakeNanoBananaServer) -> None
             agent.invoke(PROMPT)
     assert len(model.received) == 1  # the model was never asked to "fix" a bad token
     assert len(sim.requests_to(IMAGES)) == 1 and sim.tasks == {}
+
+
+MODERATION = {"success": False, "error": {"code": "content_blocked", "message": "refused"}}
+REPHRASED = "a white siamese cat sitting politely on a cushion"
+
+
+def test_moderation_refusal_goes_back_to_the_model_which_rephrases(
+    client: NanoBananaClient, sim: FakeNanoBananaServer
+) -> None:
+    # The API refuses the first prompt (403 without a known code: content moderation); nothing
+    # runs, nothing is billed. The model reads the tool message and tries another prompt.
+    sim.inject_fault("body", status=403, body=MODERATION, path=IMAGES, create_task=False)
+
+    def rephrase(messages: list[BaseMessage]) -> AIMessage:
+        refusal = messages[-1]
+        assert isinstance(refusal, ToolMessage) and refusal.status == "error"
+        assert "rephrase" in refusal.text and "refused" in refusal.text
+        return tool_call("nano_banana_generate", {"prompt": REPHRASED}, id="gen-2")
+
+    model = ScriptedChatModel(
+        steps=[
+            tool_call("nano_banana_generate", {"prompt": CAT}, id="gen-1"),
+            rephrase,
+            lambda messages: AIMessage(content=f"Done: {last_image_urls(messages)[0]}"),
+        ]
+    )
+    agent = create_agent(model, tools=NanoBananaToolkit(client=client).get_tools())
+
+    messages = agent.invoke(PROMPT)["messages"]
+
+    refused, drawn = tool_messages(messages)
+    assert (refused.tool_call_id, refused.status, refused.artifact) == ("gen-1", "error", None)
+    assert (drawn.tool_call_id, drawn.status) == ("gen-2", "success")
+    assert isinstance(drawn.artifact, ImageResult) and drawn.artifact.status == "succeeded"
+    assert messages[-1].content == f"Done: {drawn.artifact.urls[0]}"
+    assert [r.json for r in sim.requests_to(IMAGES)] == [
+        {"action": "generate", "prompt": CAT, "async": True},
+        {"action": "generate", "prompt": REPHRASED, "async": True},
+    ]
+    assert list(sim.tasks) == [drawn.artifact.task_id]  # one billed task
+    assert len(model.received) == 3
+
+
+def test_insufficient_balance_stops_the_agent(
+    client: NanoBananaClient, sim: FakeNanoBananaServer
+) -> None:
+    """The model cannot top up the account: the error propagates instead of going back to it."""
+    from langchain_nanobanana import InsufficientBalanceError
+
+    body = {"success": False, "error": {"code": "used_up", "message": "Balance used up."}}
+    sim.inject_fault("body", status=402, body=body, path=IMAGES, create_task=False)
+    model = ScriptedChatModel(steps=[tool_call("nano_banana_generate", {"prompt": CAT}, id="g")])
+    agent = create_agent(model, tools=NanoBananaToolkit(client=client).get_tools())
+
+    with pytest.raises(InsufficientBalanceError) as info:
+        agent.invoke(PROMPT)
+
+    assert info.value.status_code == 402 and info.value.code == "used_up"
+    assert len(model.received) == 1  # never asked to "fix" it
+    assert len(sim.requests_to(IMAGES)) == 1 and sim.tasks == {}
+
+
+async def test_insufficient_balance_stops_the_async_agent(
+    client: NanoBananaClient, sim: FakeNanoBananaServer
+) -> None:
+    from langchain_nanobanana import InsufficientBalanceError
+
+    body = {"success": False, "error": {"code": "used_up", "message": "Balance used up."}}
+    sim.inject_fault("body", status=402, body=body, path=IMAGES, create_task=False)
+    model = ScriptedChatModel(steps=[tool_call("nano_banana_generate", {"prompt": CAT}, id="g")])
+    agent = create_agent(model, tools=NanoBananaToolkit(client=client).get_tools())
+
+    with pytest.raises(InsufficientBalanceError):
+        await agent.ainvoke(PROMPT)
+
+    assert len(model.received) == 1 and sim.tasks == {}

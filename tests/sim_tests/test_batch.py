@@ -1,7 +1,10 @@
 """Batch generation at the physical limit (issue 4), against the simulator over real HTTP.
 
-``NanoBananaImageGenerator.batch`` / ``abatch``: input order, ``return_exceptions``,
-``max_concurrency``, one ``retrieve_batch`` per poll round (50 ids per request), the
+``NanoBananaImageGenerator.batch`` / ``abatch`` / ``batch_as_completed`` /
+``abatch_as_completed``: input order, validation of every input before the first submission,
+``return_exceptions``, ending early (the first failure, ``asyncio.wait_for``, ``break``) with the
+submitted task_ids on the error and in a WARNING, ``max_concurrency``, one ``retrieve_batch`` per
+poll round (50 ids per request) shared by every waiter of one client, the
 ``nano_banana_progress`` event (callback handlers and ``astream_events``), the poll schedule's
 restart on progress, keep-alive and pool sizing, async waits without a thread per task, a cheap
 ``import langchain_nanobanana``, and streamed downloads (memory flat in the image size).
@@ -11,6 +14,7 @@ No assertion depends on wall-clock speed: timings live in ``benchmarks/run.py``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -33,22 +37,22 @@ from langchain_nanobanana import (
     ImageResult,
     InvalidImageError,
     NanoBananaClient,
+    NanoBananaError,
     NanoBananaGenerateTool,
     NanoBananaImageGenerator,
     TaskFailedError,
 )
-from langchain_nanobanana._http import PoolAdapter
-from langchain_nanobanana._polling import PollSchedule, PollState
-from langchain_nanobanana.client import BATCH_CHUNK
+from langchain_nanobanana._core.polling import BATCH_CHUNK, RoundTimer, WaitState
+from langchain_nanobanana._transport import _PoolAdapter
 from langchain_nanobanana.images import download_image, to_image_url
-from langchain_nanobanana.results import TaskRecord
 from langchain_nanobanana.runnables import PROGRESS_EVENT, ImageGeneratorInput
 from langchain_nanobanana.testing import FakeNanoBananaServer
-from tests.helpers import json_bodies
+from tests.helpers import eventually, fast_client, json_bodies
 
 IMAGES = "/nano-banana/images"
 TASKS = "/nano-banana/tasks"
 MiB = 2**20
+LOGGER = "langchain_nanobanana"
 
 
 Hook = Callable[[dict[str, Any]], None]
@@ -238,6 +242,64 @@ async def test_abatch_return_exceptions_keeps_each_failure_in_its_slot(
     _check_mixed(sim, results)
 
 
+# Inputs that are each fine except the last, which only a full validation pass can catch: a bad
+# value, an unknown dict key, a wrong type and an unreadable image.
+INVALID_LAST: list[tuple[str, Any, type[Exception]]] = [
+    ("bad-value", {"prompt": "a cat", "resolution": "4K"}, ValidationError),
+    ("unknown-key", {"prompt": "a cat", "style": "noir"}, ValueError),
+    ("wrong-type", 42, TypeError),
+    ("bad-image", {"prompt": "a hat", "images": [b"not an image"]}, InvalidImageError),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"), [(b, e) for _, b, e in INVALID_LAST], ids=[i for i, _, _ in INVALID_LAST]
+)
+def test_batch_with_one_invalid_input_raises_before_any_submission(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator, bad: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        gen.batch([*prompts(5), bad], config={"max_concurrency": 1})
+
+    assert sim.requests_to(IMAGES) == []  # validated first: nothing was sent, nothing paid
+    assert sim.tasks == {}
+
+
+async def test_abatch_with_one_invalid_input_raises_before_any_submission(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    with pytest.raises(ValidationError, match="aspect_ratio='5:4'"):
+        await gen.abatch([*prompts(5), {"prompt": "a cat", "aspect_ratio": "5:4"}])
+
+    assert sim.requests == []
+
+
+def test_batch_return_exceptions_puts_the_invalid_input_error_in_its_slot(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    inputs: list[ImageGeneratorInput] = [*prompts(3), {"prompt": "a cat", "resolution": "4K"}]
+
+    results: list[Any] = gen.batch(inputs, return_exceptions=True)
+
+    *ok, invalid = results
+    assert_in_input_order(inputs[:3], ok)
+    assert isinstance(invalid, ValidationError) and "resolution='4K'" in str(invalid)
+    assert len(sim.requests_to(IMAGES)) == 3
+
+
+async def test_abatch_return_exceptions_puts_the_invalid_input_error_in_its_slot(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    inputs: list[ImageGeneratorInput] = [42, *prompts(2)]  # type: ignore[list-item]
+
+    results = await gen.abatch(inputs, return_exceptions=True)
+
+    invalid, *ok = results
+    assert isinstance(invalid, TypeError)
+    assert_in_input_order(inputs[1:], ok)
+    assert len(sim.requests_to(IMAGES)) == 2
+
+
 def test_batch_without_return_exceptions_raises_the_task_failure(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
@@ -250,7 +312,118 @@ def test_batch_without_return_exceptions_raises_the_task_failure(
     assert info.value.task_id in sim.tasks
 
 
+def _finish_first_task_only(sim: FakeNanoBananaServer, n: int) -> threading.Thread:
+    """Tasks never finish on their own; once ``n`` exist, finish the first one created (the
+    one ``fail_next_tasks`` fails). Its siblings keep running."""
+    sim.task_duration = 60.0
+
+    def run() -> None:
+        if eventually(lambda: len(sim.tasks) >= n):
+            first = min(sim.tasks.items(), key=lambda kv: kv[1]["created_at"])[0]
+            sim.complete_task(first)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _check_first_failure(sim: FakeNanoBananaServer, error: TaskFailedError, started: float) -> None:
+    assert time.monotonic() - started < 30  # at once, not after the siblings' 60 s
+    siblings = set(sim.tasks) - {error.task_id}
+    assert len(siblings) == 3
+    assert set(error.task_ids) == siblings  # still running and billed: named on the error
+    assert all("response" not in sim.tasks[t] for t in siblings)
+    for task_id in siblings:
+        assert task_id in str(error)
+
+
+def test_batch_first_failure_raises_at_once_naming_the_siblings(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    sim.fail_next_tasks(1)
+    finisher = _finish_first_task_only(sim, 4)
+    started = time.monotonic()
+
+    with pytest.raises(TaskFailedError) as info:
+        gen.batch(prompts(4), config={"max_concurrency": 1})
+
+    finisher.join(5)
+    _check_first_failure(sim, info.value, started)
+    warned = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert all(t in warned for t in info.value.task_ids)
+
+
+async def test_abatch_first_failure_raises_at_once_naming_the_siblings(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.fail_next_tasks(1)
+    finisher = _finish_first_task_only(sim, 4)
+    started = time.monotonic()
+
+    with pytest.raises(TaskFailedError) as info:
+        await gen.abatch(prompts(4), config={"max_concurrency": 1})
+
+    finisher.join(5)
+    _check_first_failure(sim, info.value, started)
+
+
+def _exception_chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and all(exc is not s for s in seen):
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+async def test_abatch_under_wait_for_timeout_names_the_submitted_tasks(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    sim.task_duration = 60.0  # far longer than the caller waits
+
+    with pytest.raises(asyncio.TimeoutError) as info:
+        await asyncio.wait_for(gen.abatch(prompts(3)), timeout=0.5)
+
+    submitted = set(sim.tasks)
+    assert len(submitted) == 3
+    carriers = [e for e in _exception_chain(info.value) if getattr(e, "task_ids", None)]
+    assert carriers, "no exception in the TimeoutError's cause/context chain names the tasks"
+    assert set(carriers[0].task_ids) == submitted  # type: ignore[attr-defined]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert all(r.name.startswith(LOGGER) for r in warnings)
+    assert any(all(t in r.getMessage() for t in submitted) for r in warnings)
+
+
 def test_failed_task_shows_as_failed_in_progress_events(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.task_duration = 60.0
+    sim.fail_next_tasks(1)  # the first task created (max_concurrency=1: item 0's)
+
+    def hook(data: dict[str, Any]) -> None:
+        by_age = sorted(sim.tasks.items(), key=lambda kv: kv[1]["created_at"])
+        if data["round"] == 1:
+            sim.complete_task(by_age[0][0])  # round 2 sees it failed, the others pending
+        elif data["round"] == 2:
+            for task_id, _ in by_age[1:]:
+                sim.complete_task(task_id)
+
+    progress = Progress(hook)
+    results = gen.batch(
+        prompts(3),
+        config={"max_concurrency": 1, "callbacks": [progress]},
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], TaskFailedError)
+    second = progress.events[1]
+    assert second["tasks"][results[0].task_id] == "failed"
+    assert (second["pending"], second["succeeded"], second["failed"]) == (2, 0, 1)
+    assert [r.status for r in results[1:]] == ["succeeded", "succeeded"]
+
+
+def test_last_progress_event_reports_every_task_done(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
     sim.task_duration = 0.1
@@ -263,10 +436,200 @@ def test_failed_task_shows_as_failed_in_progress_events(
         return_exceptions=True,
     )
 
+    assert progress.events, "no nano_banana_progress event"
     last = progress.events[-1]
     assert isinstance(results[0], TaskFailedError)
     assert last["tasks"][results[0].task_id] == "failed"
     assert (last["pending"], last["succeeded"], last["failed"]) == (0, 2, 1)
+
+
+def test_a_wait_of_one_round_still_dispatches_its_progress_event(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = Progress()  # the task is done when the first round reads it
+
+    result = gen.invoke("an instant cat", {"callbacks": [progress]})
+
+    assert len(sim.requests_to(TASKS)) == 1  # one round
+    assert [e["tasks"] for e in progress.events] == [{result.task_id: "succeeded"}]
+
+
+# -- batch_as_completed ----------------------------------------------------------------------
+
+
+def _finish_in_order(
+    sim: FakeNanoBananaServer, n: int, order: Callable[[list[str]], list[str]]
+) -> tuple[threading.Thread, list[tuple[str, float]]]:
+    """Start a thread that waits for ``n`` tasks (created oldest first), then finishes them in
+    ``order(ids by creation)``, 0.3 s apart (more than the ``client`` fixture's longest poll
+    interval, so each finish is seen by its own round). Returns ``(thread, finished ids)``."""
+    sim.task_duration = 60.0
+    finished: list[tuple[str, float]] = []
+
+    def run() -> None:
+        if not eventually(lambda: len(sim.tasks) >= n):
+            return
+        by_age = [t for t, _ in sorted(sim.tasks.items(), key=lambda kv: kv[1]["created_at"])]
+        for task_id in order(by_age):
+            time.sleep(0.3)
+            sim.complete_task(task_id)
+            finished.append((task_id, time.monotonic()))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, finished
+
+
+def _check_as_completed(
+    sim: FakeNanoBananaServer,
+    inputs: list[ImageGeneratorInput],
+    seen: list[tuple[int, Any, float]],
+    finished: list[tuple[str, float]],
+) -> None:
+    by_task = {r.task_id: (i, r, at) for i, r, at in seen}
+    assert [t for t, _ in finished] == [r.task_id for _, r, _ in seen]  # finishing order
+    for task_id, done_at in finished:
+        index, result, yielded_at = by_task[task_id]
+        assert result.images[0].prompt == inputs[index]  # the index is the input's
+        assert 0 <= yielded_at - done_at < 1.5  # about one (0.2 s) poll interval, loosely
+    assert sorted(i for i, _, _ in seen) == list(range(len(inputs)))
+    assert len(sim.requests_to(IMAGES)) == len(inputs)
+
+
+def test_batch_as_completed_yields_in_finishing_order(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    inputs = prompts(4, "as completed")
+    finisher, finished = _finish_in_order(sim, 4, lambda ids: [ids[2], ids[0], ids[3], ids[1]])
+    seen: list[tuple[int, Any, float]] = []
+
+    for index, result in gen.batch_as_completed(inputs, config={"max_concurrency": 1}):
+        seen.append((index, result, time.monotonic()))
+
+    finisher.join(5)
+    _check_as_completed(sim, inputs, seen, finished)
+    assert [i for i, _, _ in seen] == [2, 0, 3, 1]
+
+
+async def test_abatch_as_completed_yields_in_finishing_order(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    inputs = prompts(4, "async as completed")
+    finisher, finished = _finish_in_order(sim, 4, lambda ids: ids[::-1])
+    seen: list[tuple[int, Any, float]] = []
+
+    async for index, result in gen.abatch_as_completed(inputs, config={"max_concurrency": 1}):
+        seen.append((index, result, time.monotonic()))
+
+    finisher.join(5)
+    _check_as_completed(sim, inputs, seen, finished)
+    assert [i for i, _, _ in seen] == [3, 2, 1, 0]
+
+
+def test_batch_as_completed_validates_every_input_first(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    with pytest.raises(ValidationError):
+        for _ in gen.batch_as_completed([*prompts(3), {"prompt": "x", "count": 9}]):
+            pass
+    assert sim.requests == []
+
+    out = dict(
+        gen.batch_as_completed(
+            [{"prompt": "x", "count": 9}, "a fine cat"], None, return_exceptions=True
+        )
+    )
+    assert isinstance(out[0], ValidationError)
+    assert isinstance(out[1], ImageResult) and out[1].status == "succeeded"
+    assert len(sim.requests_to(IMAGES)) == 1
+
+
+def _pending_after_break(
+    sim: FakeNanoBananaServer, first: ImageResult, caplog: pytest.LogCaptureFixture
+) -> set[str]:
+    pending = set(sim.tasks) - {first.task_id}
+    assert len(pending) == 3
+    assert all("response" not in sim.tasks[t] for t in pending)
+    return pending
+
+
+def _warned_about(caplog: pytest.LogCaptureFixture, task_ids: set[str]) -> bool:
+    return any(
+        r.levelno == logging.WARNING
+        and r.name.startswith(LOGGER)
+        and all(t in r.getMessage() for t in task_ids)
+        for r in caplog.records
+    )
+
+
+def test_break_out_of_batch_as_completed_submits_nothing_more_and_warns(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    finisher, _ = _finish_in_order(sim, 4, lambda ids: ids[1:2])  # only one task ever ends
+    first: ImageResult | None = None
+
+    for _, result in gen.batch_as_completed(prompts(4), config={"max_concurrency": 2}):
+        assert isinstance(result, ImageResult)
+        first = result
+        break
+
+    assert first is not None and first.status == "succeeded"
+    posts = len(sim.requests_to(IMAGES))
+    time.sleep(0.3)
+    finisher.join(5)
+    assert posts == len(sim.requests_to(IMAGES)) == 4  # nothing submitted after the break
+    assert _warned_about(caplog, _pending_after_break(sim, first, caplog))
+
+
+async def test_break_out_of_abatch_as_completed_submits_nothing_more_and_warns(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    finisher, _ = _finish_in_order(sim, 4, lambda ids: ids[2:3])
+    first: ImageResult | None = None
+
+    async for _, result in gen.abatch_as_completed(prompts(4), config={"max_concurrency": 2}):
+        assert isinstance(result, ImageResult)
+        first = result
+        break
+
+    assert first is not None and first.status == "succeeded"
+    posts = len(sim.requests_to(IMAGES))
+    pending = _pending_after_break(sim, first, caplog)
+    for _ in range(100):  # the event loop closes the abandoned async generator soon after
+        if _warned_about(caplog, pending):
+            break
+        await asyncio.sleep(0.02)
+    finisher.join(5)
+    assert posts == len(sim.requests_to(IMAGES)) == 4
+    assert _warned_about(caplog, pending)
+
+
+def test_batch_as_completed_polls_no_more_than_twice_what_batch_does(
+    sim: FakeNanoBananaServer,
+) -> None:
+    """64 tasks of 2 s, ``poll_interval`` 0.25 s: the task reads of ``batch_as_completed`` stay
+    within twice those of ``batch`` for the same job (shared rounds, 50 ids per request)."""
+    sim.task_duration = 2.0
+    reads: dict[str, int] = {}
+    for how in ("batch", "as_completed"):
+        with fast_client(sim, poll_interval=0.25, max_poll_interval=10.0) as client:
+            gen = NanoBananaImageGenerator(client=client)
+            inputs = prompts(64, how)
+            sim.clear_requests()
+            results: list[Any]
+            if how == "batch":
+                results = gen.batch(inputs, config={"max_concurrency": 16})
+            else:
+                out = dict(gen.batch_as_completed(inputs, config={"max_concurrency": 16}))
+                results = [out[i] for i in range(64)]
+            assert_in_input_order(inputs, results)
+            polls = json_bodies(sim, TASKS)
+            assert all(len(p["ids"]) <= BATCH_CHUNK for p in polls)
+            reads[how] = len(polls)
+    assert reads["as_completed"] <= 2 * reads["batch"], reads
+    assert reads["batch"] <= 2 * math.ceil(64 / BATCH_CHUNK) * 6, reads  # a handful of rounds
 
 
 # -- concurrency -------------------------------------------------------------------------------
@@ -311,13 +674,15 @@ def task_ids(results: Sequence[ImageResult]) -> list[str]:
 def test_one_retrieve_batch_per_round_for_all_pending_tasks(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
+    # Round 1: all pending (the hook then ends half); round 2: half done (the hook ends the
+    # rest); round 3: all done. Three rounds by construction.
     progress = Progress(finish_in_rounds(sim, 1, 2))
 
     results = gen.batch(prompts(12), config={"max_concurrency": 12, "callbacks": [progress]})
 
     polls = json_bodies(sim, TASKS)
-    assert len(progress.events) == 3  # all pending; half done; all done
-    assert len(polls) == len(progress.events)  # exactly one request per round
+    assert len(polls) == 3  # exactly one request per round
+    assert len(progress.events) == 3  # one event per round: all pending; half done; all done
     ids = task_ids(results)
     assert {p["action"] for p in polls} == {"retrieve_batch"}
     assert sorted(polls[0]["ids"]) == sorted(ids)  # the first round asks for every task
@@ -334,8 +699,8 @@ async def test_abatch_one_retrieve_batch_per_round(
     results = await gen.abatch(prompts(12), config={"max_concurrency": 12, "callbacks": [progress]})
 
     polls = json_bodies(sim, TASKS)
+    assert len(polls) == 3
     assert len(progress.events) == 3
-    assert len(polls) == len(progress.events)
     assert {p["action"] for p in polls} == {"retrieve_batch"}
     assert sorted(polls[0]["ids"]) == sorted(task_ids(results))
 
@@ -351,15 +716,48 @@ def test_more_than_50_pending_tasks_are_polled_in_chunks(
     assert_in_input_order(inputs, results)
     polls = json_bodies(sim, TASKS)
     assert all(len(p["ids"]) <= BATCH_CHUNK for p in polls)
-    pending, expected = len(inputs), 0
-    for event in progress.events:  # one request per chunk of pending ids, per round
-        expected += math.ceil(pending / BATCH_CHUNK)
-        pending = event["pending"]
-    # rounds read 107 ids (none done yet), 107 (53 done), then the last 54
-    assert len(polls) == expected == 3 + 3 + 2
+    # rounds read 107 ids (none done yet), 107 (53 done), then the last 54: one request per
+    # chunk of pending ids, per round
+    assert [e["pending"] for e in progress.events] == [107, 54, 0]
+    assert len(polls) == 3 + 3 + 2
     first_round = polls[:3]
     assert [len(p["ids"]) for p in first_round] == [BATCH_CHUNK, BATCH_CHUNK, 7]
     assert sorted(i for p in first_round for i in p["ids"]) == sorted(task_ids(results))
+    assert sorted(i for p in polls[6:] for i in p["ids"]) == sorted(
+        t for t, status in progress.events[1]["tasks"].items() if status == "pending"
+    )
+
+
+def test_concurrent_waiters_of_one_client_share_rounds(
+    sim: FakeNanoBananaServer, client: NanoBananaClient
+) -> None:
+    """Threads each waiting on their own task (``invoke``) and a ``batch``: one poller reads
+    every pending task of every waiter in the same ``retrieve_batch`` rounds."""
+    sim.task_duration = 60.0
+    gen = NanoBananaImageGenerator(client=client)
+    results: dict[str, Any] = {}
+
+    def one(name: str) -> None:
+        results[name] = gen.invoke(f"thread {name}")
+
+    threads = [threading.Thread(target=one, args=(str(i),)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    batch_thread = threading.Thread(target=lambda: results.update(batch=gen.batch(prompts(4))))
+    batch_thread.start()
+    assert eventually(lambda: len(sim.tasks) == 10)
+    assert eventually(lambda: any(len(b.get("ids", [])) == 10 for b in json_bodies(sim, TASKS)))
+    for task_id in list(sim.tasks):
+        sim.complete_task(task_id)
+    for thread in [*threads, batch_thread]:
+        thread.join(10)
+
+    assert all(results[str(i)].status == "succeeded" for i in range(6))
+    assert [r.status for r in results["batch"]] == ["succeeded"] * 4
+    polls = json_bodies(sim, TASKS)
+    # one shared read per round once every waiter joined, never one request per waiter
+    assert {p["action"] for p in polls} <= {"retrieve", "retrieve_batch"}
+    assert max(len(p.get("ids", [p.get("id")])) for p in polls) == 10
 
 
 # -- progress events --------------------------------------------------------------------------
@@ -376,7 +774,7 @@ def _check_progress(events: list[dict[str, Any]], task_ids: list[str | None]) ->
         assert [event["pending"], event["succeeded"]] == counts
         json.dumps(event)  # plain JSON: fit for any tracer or UI
     assert set(events[0]["tasks"].values()) == {"pending"}
-    assert set(events[-1]["tasks"].values()) == {"succeeded"}
+    assert set(events[-1]["tasks"].values()) == {"succeeded"}  # the round that ended the wait
 
 
 def test_batch_progress_events_reach_a_callback_handler(
@@ -388,6 +786,18 @@ def test_batch_progress_events_reach_a_callback_handler(
 
     assert set(progress.names) == {PROGRESS_EVENT}
     _check_progress(progress.events, [r.task_id for r in results])
+    assert len(progress.events) == 3  # rounds 1 and 2 saw every task pending, round 3 done
+
+
+def test_batch_progress_ends_with_every_task_succeeded(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    progress = Progress(finish_in_rounds(sim, 2))
+
+    gen.batch(prompts(5), config={"callbacks": [progress]})
+
+    assert len(progress.events) == len(sim.requests_to(TASKS)) == 3  # one event per round
+    assert set(progress.events[-1]["tasks"].values()) == {"succeeded"}
 
 
 async def test_abatch_progress_events_reach_an_async_handler(
@@ -403,7 +813,7 @@ async def test_abatch_progress_events_reach_an_async_handler(
 async def test_progress_events_in_astream_events_v2(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
-    finish = finish_in_rounds(sim, 1)
+    finish = finish_in_rounds(sim, 2)
     custom: list[dict[str, Any]] = []
     final: Any = None
 
@@ -418,61 +828,71 @@ async def test_progress_events_in_astream_events_v2(
 
     assert isinstance(final, ImageResult)
     _check_progress(custom, [final.task_id])
-    assert len(custom) >= 2
-    assert len(custom) == len(sim.requests_to(TASKS))  # one event per poll round
+    assert len(custom) == len(sim.requests_to(TASKS)) == 3  # one event per poll round
 
 
 # -- poll schedule ----------------------------------------------------------------------------
 
 
 def test_schedule_restarts_at_the_first_interval() -> None:
-    schedule = PollSchedule(1.0, 10.0, max_wait=3600)
-    assert [schedule.next_delay() for _ in range(3)] == pytest.approx([1.0, 1.5, 2.25])
+    timer = RoundTimer(1.0, 10.0)
+    timer.joined(0.0)
+    assert timer.due == 1.0
+    delays = []
+    for now in (1.0, 2.0, 3.0):
+        timer.after_round(now, progress=False)
+        delays.append(timer.due - now)
+    assert delays == pytest.approx([1.5, 2.25, 3.375])
 
-    schedule.restart()
+    timer.after_round(10.0, progress=True)  # a task ended in that round
 
-    assert [schedule.next_delay() for _ in range(2)] == pytest.approx([1.0, 1.5])
+    assert timer.due - 10.0 == pytest.approx(1.0)
+    timer.after_round(11.0, progress=False)
+    assert timer.due - 11.0 == pytest.approx(1.5)
 
 
-def test_poll_state_update_reports_progress() -> None:
-    def record(task_id: str, done: bool) -> TaskRecord:
-        response = {"success": True, "data": [{"image_url": f"https://cdn.example/{task_id}.png"}]}
-        return TaskRecord.from_api({"id": task_id, **({"response": response} if done else {})})
-
-    state = PollState(["a", "b"])
-    assert state.update([record("a", False), record("b", False)], 0.1, True) is False
-    assert state.update([record("a", True), record("b", False)], 0.2, True) is True
-    assert state.update([record("b", False)], 0.3, True) is False
-    assert state.update([record("b", True)], 0.4, True) is True
-    assert state.done()
+def test_wait_state_reports_progress() -> None:
+    state = WaitState(["a", "b"], max_wait=60.0)
+    first = state.progress()
+    assert (first["round"], first["pending"], first["succeeded"]) == (1, 2, 0)
+    assert state.finish("a", ImageResult(status="succeeded", task_id="a")) is True
+    assert state.finish("a", ImageResult(status="succeeded", task_id="a")) is False  # once
+    assert state.finish("c", ImageResult(status="succeeded", task_id="c")) is False  # not ours
+    assert state.finish("b", NanoBananaError("boom", task_id="b")) is True
+    last = state.progress()
+    assert last["tasks"] == {"a": "succeeded", "b": "failed"}
+    assert (last["round"], last["pending"], last["succeeded"], last["failed"]) == (2, 0, 1, 1)
+    assert state.pending() == []
 
 
 def test_poll_loop_restarts_the_schedule_when_a_round_finishes_tasks(
     sim: FakeNanoBananaServer, client: NanoBananaClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     restarts: list[int] = []
-    original = PollSchedule.restart
+    original = RoundTimer.after_round
 
-    def spy(self: PollSchedule) -> None:
-        restarts.append(1)
-        original(self)
+    def spy(self: RoundTimer, now: float, *, progress: bool) -> None:
+        if progress:
+            restarts.append(1)
+        original(self, now, progress=progress)
 
-    monkeypatch.setattr(PollSchedule, "restart", spy)
+    monkeypatch.setattr(RoundTimer, "after_round", spy)
     sim.task_duration = 60.0
-    pending = [client.generate(p, wait=False).task_id for p in ("one", "two")]
-    progress: list[int] = []
+    pending = [str(client.generate(p, wait=False).task_id) for p in ("one", "two")]
+    seen: list[int] = []
 
-    def on_round(records: list[TaskRecord], elapsed: float) -> None:
-        progress.append(sum(r.status != "pending" for r in records))
-        if len(progress) == 1:
-            sim.complete_task(str(pending[0]))  # seen next round: progress
-        elif len(progress) == 3:
-            sim.complete_task(str(pending[1]))
+    def on_progress(payload: dict[str, Any]) -> None:
+        seen.append(payload["succeeded"])
+        if len(seen) == 1:
+            sim.complete_task(pending[0])  # seen next round: progress
+        elif len(seen) == 3:
+            sim.complete_task(pending[1])
 
-    results = client.poll_tasks([str(t) for t in pending], on_round=on_round)
+    results = client.poll_tasks(pending, on_progress=on_progress)
 
     assert [r.status for r in results] == ["succeeded", "succeeded"]
-    assert progress == [0, 1, 0, 1]
+    assert seen[:3] == [0, 1, 1]
+    assert len(sim.requests_to(TASKS)) == 4
     assert len(restarts) == 2  # one per round that saw a task finish
 
 
@@ -492,8 +912,8 @@ def test_sequential_calls_reuse_connections(
 
 def test_ensure_pool_size_grows_every_adapter_and_never_shrinks(client: NanoBananaClient) -> None:
     adapters = {id(a): a for a in client.session.adapters.values()}.values()
-    ours = [a for a in adapters if isinstance(a, PoolAdapter)]
-    assert len(ours) == 4  # submission, task reads, https:// and http:// downloads
+    ours = [a for a in adapters if isinstance(a, _PoolAdapter)]
+    assert len(ours) == 3  # http:// and https:// (submissions, downloads) and task reads
     assert client.pool_maxsize == 10
 
     client.ensure_pool_size(24)
@@ -501,7 +921,6 @@ def test_ensure_pool_size_grows_every_adapter_and_never_shrinks(client: NanoBana
 
     assert client.pool_maxsize == 24
     for adapter in ours:
-        assert adapter.pool_maxsize == 24
         assert adapter.poolmanager.connection_pool_kw["maxsize"] == 24
 
 
@@ -680,7 +1099,9 @@ def test_download_streams_with_flat_memory(
     url = f"{sim.base_url}/files/padded/{size}.png"
     requests.get(url, timeout=30).close()  # the simulator builds (and caches) the body now
 
-    peak = _traced_peak(lambda: download_image(client.session, url, tmp_path / "stream"))
+    peak = _traced_peak(
+        lambda: download_image(client._transport, url, tmp_path / "stream", max_bytes=2 * size)
+    )
     naive = _traced_peak(lambda: client.session.get(url, timeout=30).content)
 
     [saved] = (tmp_path / "stream").iterdir()
@@ -698,7 +1119,7 @@ def test_result_download_streams_with_flat_memory(
     requests.get(url, timeout=30).close()
     result = ImageResult(status="succeeded", task_id="t-1", images=[{"image_url": url}])
 
-    peak = _traced_peak(lambda: result.download(tmp_path, session=client.session))
+    peak = _traced_peak(lambda: result.download(tmp_path, client=client))
 
     assert [p.stat().st_size for p in tmp_path.iterdir()] == [size]
     assert peak < 2 * MiB, peak

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,9 @@ from types import ModuleType
 
 import pytest
 
-from langchain_nanobanana.testing import FakeNanoBananaServer, png_size
+from langchain_nanobanana.testing import FakeNanoBananaServer, make_png, png_size
 from tests.helpers import SIZES_1K
+from tests.helpers import image_size as helpers_image_size
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
 #: Seed 000's example prompt, verbatim (the chain must send exactly this).
@@ -79,7 +81,10 @@ def test_without_token_runs_on_builtin_simulator_into_out(tmp_path: Path) -> Non
         backend,
     )
     assert f"prompt (seed 000): {VENDOR_PROMPT}\n" in proc.stdout
-    assert "polling" in proc.stdout and "succeeded" in proc.stdout  # progress events shown
+    # progress events shown while the chain's task runs, and the round that saw it finish
+    for status in ("pending", "succeeded"):
+        line = rf"^    polling +[0-9.]+ s: [0-9a-f-]{{36}} {status}$"
+        assert re.search(line, proc.stdout, re.MULTILINE), status
     assert "model -> nano_banana_generate({'prompt': 'a white siamese cat'})" in proc.stdout
     assert "model -> nano_banana_edit({'prompt': 'give the cat a small red bow tie'" in proc.stdout
 
@@ -191,3 +196,21 @@ def test_nearest_ratio_and_tolerance_cover_the_documented_sizes() -> None:
         assert demo.shape_ok(row)
         others = [r for r in SIZES_1K if r != ratio]
         assert not any(demo.shape_ok(row._replace(asked=o)) for o in others)
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    """The start of a baseline JPEG: SOI, an APP0 (JFIF) segment, then SOF0 with the size."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda"
+
+
+def test_image_size_reads_png_and_jpeg_headers() -> None:
+    demo = load_demo()
+    for width, height in [*SIZES_1K.values(), (1, 1), (4096, 4096)]:
+        png = make_png(width, height)
+        assert demo.image_size(png) == helpers_image_size(png) == (width, height)
+        jpeg = _jpeg_header(width, height)
+        assert demo.image_size(jpeg) == helpers_image_size(jpeg) == (width, height)
+    for junk in (b"", b"GIF89a", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\x00\x00"):
+        assert demo.image_size(junk) is None

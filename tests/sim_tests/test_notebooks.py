@@ -77,7 +77,8 @@ _MUST_PRINT: dict[str, list[str]] = {
     "05_async_and_callbacks": [
         "['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']",
         "round 1 at ",
-        ": 3 task(s), 0 pending, 3 succeeded, 0 failed",
+        ": 3 task(s), 3 pending, 0 succeeded, 0 failed",  # tasks still running
+        ": 3 task(s), 0 pending, 3 succeeded, 0 failed",  # the round that ends the batch
         "delivered: succeeded ['http://127.0.0.1:",
         "Resume with poll_task(",
     ],
@@ -165,10 +166,12 @@ def test_notebook_links_resolve() -> None:
                 assert (NOTEBOOK_DIR / target).is_file(), f"{path.name} links to {target}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _REAL_BACKEND_ENV:
-        monkeypatch.delenv(name, raising=False)
+def executed(path: Path, workdir: Path) -> tuple[NotebookNode, Path]:
+    """Run ``path`` top to bottom in a real kernel with ``workdir`` as its working directory:
+    ``(the executed notebook, workdir)``.
+
+    The kernel gets no real-backend variable, so the first cell starts the simulator.
+    """
     env = {k: v for k, v in os.environ.items() if k not in _REAL_BACKEND_ENV}
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silence the debugger's frozen-modules note
     nb = read_notebook(path)
@@ -176,13 +179,23 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
         nb,
         timeout=CELL_TIMEOUT,
         kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working directory
+        resources={"metadata": {"path": str(workdir)}},  # the kernel's working directory
     )
     client.execute(env=env)  # raises CellExecutionError (with the cell) on any error
+    return nb, workdir
+
+
+def _printed(nb: NotebookNode) -> str:
+    return "\n".join(_text(cell) for cell in _code_cells(nb))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_offline(path: Path, tmp_path: Path) -> None:
+    nb, workdir = executed(path, tmp_path)
 
     cells = _code_cells(nb)
     assert "Backend: simulator at http://127.0.0.1:" in _text(cells[0])
-    printed = "\n".join(_text(cell) for cell in cells)
+    printed = _printed(nb)
     for needle in _MUST_PRINT[path.stem]:
         assert needle in printed, f"{path.name} did not print {needle!r}"
     images = [
@@ -193,6 +206,6 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
     ]
     assert len(images) >= _MIN_IMAGES[path.stem]
     # The notebook saved real PNG files under its own ./out.
-    saved = list((tmp_path / "out").rglob("*.png"))
+    saved = list((workdir / "out").rglob("*.png"))
     assert saved
     assert all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in saved)

@@ -80,6 +80,9 @@ def test_every_python_block_runs_against_the_simulator(
         monkeypatch.setenv(ENV_TOKEN, SIM_TOKEN)
         monkeypatch.setenv(ENV_BASE_URL, sim.base_url)
         for line, source in blocks:
+            # The block that prints progress events needs tasks that are still running when the
+            # first poll round reads them; elsewhere tasks finish at once (a fast suite).
+            sim.task_duration = 1.5 if "nano_banana_progress" in source else 0.0
             code = compile(source, f"README.md:{line}", "exec")
             try:
                 with contextlib.redirect_stdout(stdout):
@@ -112,6 +115,7 @@ def test_every_python_block_runs_against_the_simulator(
     ]
     assert namespace["delivered"].status == "succeeded"
     assert "{'round': 1, 'elapsed': " in printed  # the progress events were printed
+    assert "'pending': 1, 'succeeded': 0, 'failed': 0}" in printed
     assert "resolution='4K' is not allowed with model='nano-banana'" in printed
     assert SIM_TOKEN not in printed
 

@@ -8,6 +8,7 @@ Batch behaviour (one ``retrieve_batch`` per poll round) is covered by ``test_bat
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,10 +25,14 @@ from langchain_core.tracers.context import collect_runs
 from pydantic import ValidationError
 
 from langchain_nanobanana import (
+    SAFE_TO_RETRY,
     AuthenticationError,
     ImageResult,
+    InvalidImageError,
     NanoBananaClient,
     NanoBananaImageGenerator,
+    RateLimitError,
+    SubmissionUncertainError,
     TaskFailedError,
 )
 from langchain_nanobanana.testing import ASPECT_SIZES, FakeNanoBananaServer, make_png, png_size
@@ -176,11 +181,11 @@ def test_dict_prompt_may_be_a_prompt_value(
 
 
 @pytest.mark.parametrize("key", ["images", "image_urls"])
-def test_dict_with_images_is_an_edit(
+def test_dict_with_images_is_an_edit_with_the_generator_defaults(
     sim: FakeNanoBananaServer, client: NanoBananaClient, key: str
 ) -> None:
-    # Generate-only defaults (aspect_ratio, resolution) are left out of an edit: the first image
-    # decides its size (seed 001); the model default still applies.
+    # The generator's aspect_ratio / resolution apply to edits too (SPEC Part 3: the vendor's
+    # MCP/CLI send both on edit; 4K edits exist), like its model.
     gen = NanoBananaImageGenerator(
         client=client, model="nano-banana-pro", aspect_ratio="16:9", resolution="2K"
     )
@@ -193,10 +198,29 @@ def test_dict_with_images_is_an_edit(
         "prompt": "add a red bow tie",
         "model": "nano-banana-pro",
         "image_urls": [source],
+        "aspect_ratio": "16:9",
+        "resolution": "2K",
         "async": True,
     }
     assert result.status == "succeeded"
-    assert image_size(client, result.urls[0]) == (864, 1184)
+    width, height = ASPECT_SIZES["16:9"]
+    assert image_size(client, result.urls[0]) == (2 * width, 2 * height)  # 2K at 16:9
+
+
+def test_edit_without_size_fields_keeps_the_first_image_shape(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    source = sim.image_url(864, 1184)
+
+    result = gen.invoke({"prompt": "add a red bow tie", "images": [source]})
+
+    assert only_body(sim) == {
+        "action": "edit",
+        "prompt": "add a red bow tie",
+        "image_urls": [source],
+        "async": True,
+    }
+    assert image_size(gen.client, result.urls[0]) == (864, 1184)
 
 
 def test_dict_with_image_bytes_sends_a_data_uri(
@@ -212,17 +236,48 @@ def test_dict_with_image_bytes_sends_a_data_uri(
 
 
 @pytest.mark.parametrize("name", ["aspect_ratio", "resolution"])
-def test_explicit_size_with_images_is_an_error_not_dropped(
+def test_explicit_size_with_images_is_sent_with_the_edit(
     sim: FakeNanoBananaServer, client: NanoBananaClient, name: str
 ) -> None:
-    # Unlike the generator's defaults, a size given with this very input cannot apply to an edit:
-    # saying so beats silently sending something else than asked.
+    # A size given with this very input applies to the edit (both actions accept it): it is sent
+    # as asked, never dropped.
     gen = NanoBananaImageGenerator(client=client, model="nano-banana-pro")
     value = {"aspect_ratio": "16:9", "resolution": "2K"}[name]
-    with pytest.raises(
-        ValidationError, match=rf"{name}='{value}' is not allowed with action='edit'"
-    ):
-        gen.invoke({"prompt": "add a bow tie", "images": [sim.image_url(64, 64)], name: value})
+    source = sim.image_url(64, 64)
+
+    gen.invoke({"prompt": "add a bow tie", "images": [source], name: value})
+
+    body = only_body(sim)
+    assert (body["action"], body[name], body["image_urls"]) == ("edit", value, [source])
+
+
+def test_dict_local_paths_need_allowed_image_dir(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, tmp_path: Path
+) -> None:
+    # A dict input may come from a user or a model: reading local files is opt-in, and only
+    # inside the folder the developer allows. URLs, data URIs and bytes are always accepted.
+    (tmp_path / "cat.png").write_bytes(make_png(40, 60))
+    outside = tmp_path.parent / f"{tmp_path.name}-secret.png"
+    outside.write_bytes(make_png(8, 8))
+    value = {"prompt": "add a hat", "images": [tmp_path / "cat.png"]}
+
+    with pytest.raises(InvalidImageError, match="local file paths are not allowed"):
+        NanoBananaImageGenerator(client=client).invoke(value)
+    allowed = NanoBananaImageGenerator(client=client, allowed_image_dir=str(tmp_path))
+    with pytest.raises(InvalidImageError, match="local files must be inside"):
+        allowed.invoke({"prompt": "add a hat", "images": [outside]})
+    assert sim.requests == []
+
+    result = allowed.invoke(value)
+
+    [sent] = only_body(sim)["image_urls"]
+    assert sent == "data:image/png;base64," + base64.b64encode(make_png(40, 60)).decode()
+    assert image_size(client, result.urls[0]) == (40, 60)
+
+
+def test_dict_id_needs_a_journal(sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator) -> None:
+    with pytest.raises(ValueError, match="idempotency key and needs a journal"):
+        gen.invoke({"prompt": "a cat", "id": "sku-123"})
     assert sim.requests == []
 
 
@@ -332,6 +387,135 @@ def test_sync_mode_client_makes_one_blocking_request(sim: FakeNanoBananaServer) 
     assert sim.requests_to(TASKS) == []
 
 
+# -- configuration: checked when built --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needles"),
+    [
+        ({"aspect": "16:9"}, ["'aspect'", "did you mean", "'aspect_ratio'"]),
+        ({"resolutoin": "2K"}, ["'resolutoin'", "'resolution'"]),
+        ({"callback": "https://example.com/cb"}, ["'callback'", "'callback_url'"]),
+    ],
+)
+def test_unknown_keyword_is_a_type_error_with_did_you_mean(
+    client: NanoBananaClient, kwargs: dict[str, Any], needles: list[str]
+) -> None:
+    # A typo must not silently become a billed default image.
+    with pytest.raises(TypeError) as info:
+        NanoBananaImageGenerator(client=client, **kwargs)
+    for needle in needles:
+        assert needle in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needles"),
+    [
+        ({"model": "nano-banana-pro2"}, ["nano-banana-pro2", "nano-banana-pro"]),
+        ({"aspect_ratio": "5:4"}, ["aspect_ratio='5:4'", "16:9"]),
+        ({"resolution": "4K"}, ["resolution='4K'", "nano-banana-pro"]),  # default model: 1K only
+        ({"count": 9}, ["count", "9"]),
+        ({"callback_url": "ftp://example.com/cb"}, ["callback_url"]),
+    ],
+)
+def test_bad_fixed_field_is_a_value_error_when_built(
+    sim: FakeNanoBananaServer, client: NanoBananaClient, kwargs: dict[str, Any], needles: list[str]
+) -> None:
+    with pytest.raises(ValueError) as info:
+        NanoBananaImageGenerator(client=client, **kwargs)
+    for needle in needles:
+        assert needle in str(info.value), str(info.value)
+    assert sim.requests == []
+
+
+def test_api_token_and_base_url_build_the_client(sim: FakeNanoBananaServer) -> None:
+    gen = NanoBananaImageGenerator(api_token=SIM_TOKEN, base_url=sim.base_url, aspect_ratio="3:2")
+    try:
+        result = gen.invoke("a token-configured cat")
+    finally:
+        gen.client.close()
+
+    assert result.status == "succeeded"
+    [submission] = sim.requests_to(IMAGES)
+    assert submission.headers["authorization"] == f"Bearer {SIM_TOKEN}"
+    assert only_body(sim)["aspect_ratio"] == "3:2"
+    for text in (repr(gen), str(gen), repr(gen.client), str(gen.model_dump()), dumps(gen)):
+        assert SIM_TOKEN not in text
+
+
+def test_api_token_defaults_to_the_environment(
+    sim: FakeNanoBananaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACEDATACLOUD_API_TOKEN", SIM_TOKEN)
+    monkeypatch.setenv("ACEDATACLOUD_API_BASE_URL", sim.base_url)
+    gen = NanoBananaImageGenerator()
+    try:
+        assert gen.client.base_url == sim.base_url
+        assert "token=set" in repr(gen.client)
+    finally:
+        gen.client.close()
+
+
+@pytest.mark.parametrize(
+    "extra", [{"api_token": "another-token"}, {"base_url": "http://127.0.0.1:9"}]
+)
+def test_client_with_api_token_or_base_url_is_an_error(
+    client: NanoBananaClient, extra: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        NanoBananaImageGenerator(client=client, **extra)
+
+
+SECRET = "sk-secret-token-8d1f0c9e2b7a4f63"
+
+
+def _token_shown(error: BaseException) -> bool:
+    text = str(error) + repr(error)
+    return SECRET[:8] in text
+
+
+def test_typo_errors_never_show_the_token(client: NanoBananaClient) -> None:
+    with pytest.raises(TypeError) as info:
+        NanoBananaImageGenerator(api_token=SECRET, aspect="16:9")  # type: ignore[call-arg]
+    assert not _token_shown(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"client": "CLIENT"}, {"model": "nano-banana-pro2"}, {"aspect_ratio": "5:4"}],
+    ids=["with-client", "bad-model", "bad-aspect-ratio"],
+)
+def test_value_errors_when_built_never_show_the_token(
+    client: NanoBananaClient, kwargs: dict[str, Any]
+) -> None:
+    kwargs = {k: client if v == "CLIENT" else v for k, v in kwargs.items()}
+    with pytest.raises(ValueError) as info:
+        NanoBananaImageGenerator(api_token=SECRET, **kwargs)
+    assert not _token_shown(info.value)
+
+
+def test_dumpd_never_carries_the_api_token(sim: FakeNanoBananaServer) -> None:
+    gen = NanoBananaImageGenerator(
+        api_token=SIM_TOKEN, base_url=sim.base_url, model="nano-banana-2"
+    )
+    try:
+        data = dumpd(gen)
+        text = dumps(gen)
+    finally:
+        gen.client.close()
+
+    assert data["id"] == ["langchain_nanobanana", "runnables", "NanoBananaImageGenerator"]
+    assert data["kwargs"]["model"] == "nano-banana-2"
+    assert SIM_TOKEN not in text
+    assert "client" not in data["kwargs"]
+    # When a token is serialised at all, it is as a secret reference to the environment.
+    assert "api_token" not in data["kwargs"] or data["kwargs"]["api_token"] == {
+        "lc": 1,
+        "type": "secret",
+        "id": ["ACEDATACLOUD_API_TOKEN"],
+    }
+
+
 # -- composition -----------------------------------------------------------------------------------
 
 
@@ -358,6 +542,74 @@ def test_with_retry_after_a_failed_task_pays_again(
     )
     assert statuses == ["failed", "succeeded"]
     assert result.task_id in sim.tasks
+
+
+def test_with_retry_on_safe_to_retry_pays_once_through_a_429_storm(
+    sim: FakeNanoBananaServer,
+) -> None:
+    # max_retries=0: each 429 reaches with_retry as a RateLimitError (nothing was billed).
+    sim.inject_fault("429", count=3, path=IMAGES, retry_after="0")
+    with NanoBananaClient(
+        SIM_TOKEN, base_url=sim.base_url, max_retries=0, poll_interval=0.02
+    ) as client:
+        retrying = NanoBananaImageGenerator(client=client).with_retry(
+            retry_if_exception_type=SAFE_TO_RETRY,
+            stop_after_attempt=5,
+            wait_exponential_jitter=False,
+        )
+
+        result = retrying.invoke("a patient cat")
+
+    assert result.status == "succeeded"
+    assert RateLimitError in SAFE_TO_RETRY
+    assert [r.fault for r in sim.requests_to(IMAGES)] == ["429", "429", "429", None]
+    assert list(sim.tasks) == [result.task_id]  # paid once
+
+
+def test_with_safe_retry_retries_what_was_never_billed_only(sim: FakeNanoBananaServer) -> None:
+    sim.inject_fault("429", count=1, path=IMAGES, retry_after="0")
+    with NanoBananaClient(
+        SIM_TOKEN, base_url=sim.base_url, max_retries=0, poll_interval=0.02
+    ) as client:
+        gen = NanoBananaImageGenerator(client=client)
+
+        result = gen.with_safe_retry(stop_after_attempt=2).invoke("a patient cat")
+        sim.fail_next_tasks(1)
+        with pytest.raises(TaskFailedError):
+            gen.with_safe_retry(stop_after_attempt=3).invoke("a refused cat")
+
+    assert result.status == "succeeded"
+    assert [r.fault for r in sim.requests_to(IMAGES)] == ["429", None, None]  # no second payment
+    assert len(sim.tasks) == 2
+
+
+def test_with_retry_on_safe_to_retry_never_retries_a_failed_task(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.fail_next_tasks(1)
+    retrying = gen.with_retry(
+        retry_if_exception_type=SAFE_TO_RETRY, stop_after_attempt=3, wait_exponential_jitter=False
+    )
+
+    with pytest.raises(TaskFailedError):
+        retrying.invoke("a refused cat")
+
+    assert len(sim.requests_to(IMAGES)) == 1  # it ran and was billed: not paid again
+    assert len(sim.tasks) == 1
+
+
+def test_with_retry_on_safe_to_retry_never_retries_an_uncertain_submission(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.inject_fault("500", path=IMAGES)  # the generation may have run
+    retrying = gen.with_retry(
+        retry_if_exception_type=SAFE_TO_RETRY, stop_after_attempt=3, wait_exponential_jitter=False
+    )
+
+    with pytest.raises(SubmissionUncertainError):
+        retrying.invoke("an uncertain cat")
+
+    assert len(sim.requests_to(IMAGES)) == 1
 
 
 def test_with_retry_is_not_needed_for_task_read_faults(sim: FakeNanoBananaServer) -> None:
@@ -596,10 +848,21 @@ def test_progress_event_reaches_callbacks(
 
     assert recorder.custom, "no nano_banana_progress event"
     assert {name for name, _ in recorder.custom} == {"nano_banana_progress"}
-    last = recorder.custom[-1][1]
-    assert last["tasks"] == {result.task_id: "succeeded"}
+    assert all(set(data["tasks"]) == {result.task_id} for _, data in recorder.custom)
     statuses = [data["tasks"].get(result.task_id) for _, data in recorder.custom]
     assert statuses[0] == "pending"  # the first round saw the task still running
+
+
+def test_last_progress_event_shows_the_task_succeeded(
+    sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
+) -> None:
+    sim.task_duration = 0.3
+    recorder = Recorder()
+
+    result = gen.invoke("a slow cat", {"callbacks": [recorder]})
+
+    assert recorder.custom[-1][1]["tasks"] == {result.task_id: "succeeded"}
+    assert len(recorder.custom) == len(sim.requests_to(TASKS))  # one event per round
 
 
 async def test_async_callbacks_see_start_and_end(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import os
 import re
 from collections.abc import Callable
@@ -17,21 +18,28 @@ from typing import Any
 
 import pytest
 import requests
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolMessage
 from langchain_core.messages.content import create_image_block
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
 from langchain_nanobanana import (
     ASPECT_RATIOS,
     RESOLUTIONS,
     AuthenticationError,
+    ContentModerationError,
     ImageResult,
+    InsufficientBalanceError,
     NanoBananaClient,
     NanoBananaEditTool,
     NanoBananaGenerateTool,
     NanoBananaTaskTool,
     NanoBananaToolkit,
+    PermissionDeniedError,
+    SubmissionUncertainError,
 )
+from langchain_nanobanana.progress import PROGRESS_EVENT
 from langchain_nanobanana.testing import ASPECT_SIZES, FakeNanoBananaServer, make_png, png_size
 from tests.helpers import invoke_tool, make_image_dirs, tool_call_input
 
@@ -133,21 +141,27 @@ def test_edit_schema_has_exactly_the_llm_args() -> None:
     tool = NanoBananaEditTool(client=NanoBananaClient("t", base_url="http://127.0.0.1:9"))
     schema = tool.tool_call_schema.model_json_schema()  # type: ignore[union-attr]
     props = schema["properties"]
-    assert set(props) == {"prompt", "image_urls", "count"}
+    # aspect_ratio / resolution apply to edits too (SPEC Part 3; the vendor's MCP sends both)
+    assert set(props) == {"prompt", "image_urls", "aspect_ratio", "resolution", "count"}
     assert schema["required"] == ["prompt", "image_urls"]
     assert props["image_urls"]["type"] == "array"
     assert props["image_urls"]["items"] == {"type": "string"}
     assert props["image_urls"]["minItems"] == 1
     assert "maxItems" not in props["image_urls"]  # 1..n
+    assert props["aspect_ratio"]["anyOf"][0] == {"enum": list(ASPECT_RATIOS), "type": "string"}
+    assert props["resolution"]["anyOf"][0] == {"enum": list(RESOLUTIONS), "type": "string"}
     assert props["count"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 4}
 
 
 def test_task_schema_has_exactly_the_llm_args() -> None:
     tool = NanoBananaTaskTool(client=NanoBananaClient("t", base_url="http://127.0.0.1:9"))
     schema = tool.tool_call_schema.model_json_schema()  # type: ignore[union-attr]
-    assert set(schema["properties"]) == {"task_id"}
-    assert schema["required"] == ["task_id"]
-    assert schema["properties"]["task_id"]["type"] == "string"
+    props = schema["properties"]
+    assert set(props) == {"task_id", "task_ids"}  # one of the two (checked when called)
+    assert schema.get("required", []) == []
+    assert props["task_id"]["anyOf"][0] == {"type": "string", "minLength": 1}
+    assert props["task_ids"]["anyOf"][0]["type"] == "array"
+    assert props["task_ids"]["anyOf"][0]["items"] == {"type": "string", "minLength": 1}
 
 
 @pytest.mark.parametrize("cls", [NanoBananaGenerateTool, NanoBananaEditTool, NanoBananaTaskTool])
@@ -691,3 +705,294 @@ async def test_arun_does_not_block_the_event_loop(
     records = sorted(sim.tasks.values(), key=lambda r: r["created_at"])
     assert len(records) == 2
     assert records[1]["created_at"] < records[0]["finished_at"]
+
+
+async def test_parallel_tool_calls_share_poll_rounds(sim: FakeNanoBananaServer) -> None:
+    """16 parallel calls (an agent's parallel tool calls) on one toolkit wait on the client's one
+    poller: their reads are shared rounds, not 16 separate polls."""
+    sim.task_duration = 1.0
+    with NanoBananaClient(
+        sim.token or "", base_url=sim.base_url, poll_interval=0.25, max_poll_interval=10.0
+    ) as client:
+        generate = NanoBananaToolkit(client=client).get_tools()[0]
+        alone = await generate.ainvoke(tool_call_input(generate, {"prompt": "alone"}, "solo"))
+        assert alone.status == "success"
+        one_waiter_rounds = len(sim.requests_to(TASKS))
+        sim.clear_requests()
+
+        messages = await asyncio.gather(
+            *(
+                generate.ainvoke(tool_call_input(generate, {"prompt": f"cat {i}"}, f"c{i}"))
+                for i in range(16)
+            )
+        )
+
+    assert [m.status for m in messages] == ["success"] * 16
+    assert len({m.artifact.task_id for m in messages}) == 16
+    reads = [r.json for r in sim.requests_to(TASKS)]
+    chunks = math.ceil(16 / 50)
+    assert len(reads) <= 2 * one_waiter_rounds * chunks, (one_waiter_rounds, reads)
+    assert max(len(r.get("ids", [r.get("id")])) for r in reads if isinstance(r, dict)) > 1
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+def test_toolkit_with_a_misspelt_model_fails_when_built() -> None:
+    with pytest.raises(ValueError) as info:
+        NanoBananaToolkit(
+            client=NanoBananaClient("t", base_url="http://127.0.0.1:9"), model="nano-banana-pro2"
+        )
+    assert "nano-banana-pro2" in str(info.value)
+    assert "did you mean 'nano-banana-pro'" in str(info.value)
+
+
+@pytest.mark.parametrize("cls", [NanoBananaGenerateTool, NanoBananaEditTool, NanoBananaToolkit])
+@pytest.mark.parametrize(
+    ("kwargs", "needles"),
+    [
+        ({"model": "nano-banana-pro2"}, ["nano-banana-pro"]),
+        ({"callback_url": "not a url"}, ["callback_url"]),
+    ],
+)
+def test_bad_fixed_fields_fail_when_built(
+    cls: type[Any], kwargs: dict[str, Any], needles: list[str]
+) -> None:
+    with pytest.raises(ValueError) as info:
+        cls(client=NanoBananaClient("t", base_url="http://127.0.0.1:9"), **kwargs)
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "cls", [NanoBananaGenerateTool, NanoBananaEditTool, NanoBananaTaskTool, NanoBananaToolkit]
+)
+def test_unknown_keywords_are_a_type_error(cls: type[Any]) -> None:
+    client = NanoBananaClient("t", base_url="http://127.0.0.1:9")
+    with pytest.raises(TypeError, match=r"'include_image_block'.*did you mean") as info:
+        cls(client=client, include_image_block=True)
+    assert "allowed:" in str(info.value)
+
+
+def test_tools_accept_api_token_and_base_url(sim: FakeNanoBananaServer) -> None:
+    toolkit = NanoBananaToolkit(api_token=sim.token, base_url=sim.base_url)
+    generate, _, task = toolkit.get_tools()
+    try:
+        message = invoke_tool(generate, {"prompt": "a cat from a token"})
+        looked_up = invoke_tool(task, {"task_id": message.artifact.task_id})
+    finally:
+        toolkit.client.close()
+    assert message.status == looked_up.status == "success"
+    assert generate.client is toolkit.client is task.client  # type: ignore[attr-defined]
+    assert {r.headers["authorization"] for r in sim.requests} == {f"Bearer {sim.token}"}
+    assert sim.token and sim.token not in repr(toolkit) + repr(generate) + str(toolkit.model_dump())
+
+
+def test_client_together_with_api_token_is_an_error(client: NanoBananaClient) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        NanoBananaToolkit(client=client, api_token="another")
+    with pytest.raises(ValueError, match="not both"):
+        NanoBananaGenerateTool(client=client, base_url="http://127.0.0.1:9")
+
+
+# ------------------------------------------------------------------------------ task_ids
+
+
+def test_task_ids_are_read_in_one_retrieve_batch(
+    client: NanoBananaClient, sim: FakeNanoBananaServer, invoke: Invoke
+) -> None:
+    sim.task_duration = 60.0
+    generate = NanoBananaGenerateTool(client=client, wait=False)
+    ids = [invoke(generate, {"prompt": f"cat {i}"}).artifact.task_id for i in range(3)]
+    sim.complete_task(ids[1])
+    asked = [ids[0], ids[1], "no-such-task", ids[2]]
+
+    message = invoke(NanoBananaTaskTool(client=client), {"task_ids": asked})
+
+    assert message.status == "success"
+    results = message.artifact
+    assert isinstance(results, list) and [r.task_id for r in results] == asked  # in order
+    assert [r.status for r in results] == ["pending", "succeeded", "failed", "pending"]
+    assert results[2].error.code == "not_found"
+    text = text_of(message)
+    assert all(task_id in text for task_id in asked)
+    assert all(url in text for url in results[1].urls)
+    assert [r.json for r in sim.requests_to(TASKS)] == [
+        {"action": "retrieve_batch", "ids": asked}
+    ]  # one request for up to 50 ids
+    assert_no_secrets(text, sim.token)
+
+
+def test_more_than_50_task_ids_are_chunked(
+    client: NanoBananaClient, sim: FakeNanoBananaServer
+) -> None:
+    known = client.generate("a cat", wait=False).task_id
+    assert known is not None
+    asked = [known, *(f"unknown-{i}" for i in range(55))]
+
+    message = invoke_tool(NanoBananaTaskTool(client=client), {"task_ids": asked})
+
+    assert [r.task_id for r in message.artifact] == asked
+    assert [len(r.json["ids"]) for r in sim.requests_to(TASKS)] == [50, 6]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "args", [{}, {"task_id": "a", "task_ids": ["b"]}, {"task_ids": []}], ids=["none", "both", "[]"]
+)
+def test_task_tool_needs_exactly_one_of_task_id_or_task_ids(
+    tools: dict[str, BaseTool], sim: FakeNanoBananaServer, args: dict[str, Any]
+) -> None:
+    message = invoke_tool(tools["nano_banana_task"], args)
+    content = assert_handled_error(message, "task_id", token=sim.token)
+    assert content.startswith("Invalid arguments, fix and call again:")
+    assert sim.requests == []
+
+
+# ------------------------------------------------------------------- who handles which error
+
+MODERATION = {"success": False, "error": {"code": "content_blocked", "message": "refused"}}
+
+
+def test_moderation_refusal_comes_back_asking_to_rephrase(
+    tools: dict[str, BaseTool], sim: FakeNanoBananaServer, invoke: Invoke
+) -> None:
+    sim.inject_fault("body", status=403, body=MODERATION, path=IMAGES, create_task=False)
+
+    message = invoke(tools["nano_banana_generate"], {"prompt": "something refused"})
+
+    content = assert_handled_error(
+        message, "refused", "HTTP 403", "content moderation", "rephrase", token=sim.token
+    )
+    assert "content_blocked" in content
+    assert sim.tasks == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(402, "payment_required"), (402, None), (403, "used_up"), (200, "used_up")],
+    ids=["402", "402-no-code", "403-used_up", "200-used_up"],
+)
+def test_insufficient_balance_raises(
+    tools: dict[str, BaseTool],
+    sim: FakeNanoBananaServer,
+    invoke: Invoke,
+    status: int,
+    code: str | None,
+) -> None:
+    error: dict[str, Any] = {"message": "Your balance is used up."}
+    if code:
+        error["code"] = code
+    body = {"success": False, "error": error}
+    sim.inject_fault("body", status=status, body=body, path=IMAGES, create_task=False)
+
+    with pytest.raises(InsufficientBalanceError) as info:
+        invoke(tools["nano_banana_generate"], {"prompt": "a cat"})
+
+    assert "balance" in str(info.value)
+    assert len(submissions(sim)) == 1 and sim.tasks == {}
+
+
+def test_disabled_resource_raises_permission_denied(
+    tools: dict[str, BaseTool], sim: FakeNanoBananaServer, invoke: Invoke
+) -> None:
+    body = {"success": False, "error": {"code": "disabled", "message": "API disabled."}}
+    sim.inject_fault("body", status=403, body=body, path=IMAGES, create_task=False)
+
+    with pytest.raises(PermissionDeniedError) as info:
+        invoke(tools["nano_banana_generate"], {"prompt": "a cat"})
+
+    assert not isinstance(info.value, ContentModerationError)
+    assert info.value.code == "disabled"
+
+
+def test_uncertain_submission_raises_out_of_the_tool(
+    tools: dict[str, BaseTool], sim: FakeNanoBananaServer, invoke: Invoke
+) -> None:
+    # The generation may have run and been billed: the model must not resubmit it, so it is not
+    # handed back as a tool message (an agent would call again and maybe pay twice).
+    sim.inject_fault("500", path=IMAGES)
+
+    with pytest.raises(SubmissionUncertainError) as info:
+        invoke(tools["nano_banana_generate"], {"prompt": "a cat"})
+
+    assert "do not resubmit" in str(info.value)
+    assert len(submissions(sim)) == 1  # never retried
+
+
+def test_count_true_is_a_validation_message(
+    tools: dict[str, BaseTool], sim: FakeNanoBananaServer, invoke: Invoke
+) -> None:
+    message = invoke(tools["nano_banana_generate"], {"prompt": "a cat", "count": True})
+
+    content = assert_handled_error(message, "count=True", "from 1 to 4", token=sim.token)
+    assert content.startswith("Invalid arguments, fix and call again:")
+    assert sim.requests == []
+
+
+# ------------------------------------------------------------- a paid result is never lost
+
+
+def test_download_dir_that_cannot_be_written_returns_the_result_with_a_note(
+    client: NanoBananaClient,
+    sim: FakeNanoBananaServer,
+    tmp_path: Path,
+    invoke: Invoke,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocked = tmp_path / "out"
+    blocked.write_text("a file where the folder should be")
+    tool = NanoBananaGenerateTool(client=client, download_dir=str(blocked))
+
+    message = invoke(tool, {"prompt": "a paid cat"})
+
+    assert message.status == "success"
+    result = message.artifact
+    assert isinstance(result, ImageResult) and result.status == "succeeded"
+    text = text_of(message)
+    assert all(url in text for url in result.urls)
+    assert "Note:" in text and f"task_id={result.task_id}" in text.split("Note:", 1)[1]
+    assert str(blocked) in text
+    assert len(submissions(sim)) == 1
+    assert result.task_id is not None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(result.task_id in w for w in warnings)
+
+
+# ------------------------------------------------------------------------------- progress
+
+
+class ProgressEvents(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        self.events.append((name, data))
+
+
+def test_tools_dispatch_progress_events_while_waiting(
+    tools: dict[str, BaseTool], sim: FakeNanoBananaServer, mode: str
+) -> None:
+    sim.task_duration = 0.3
+    handler = ProgressEvents()
+    tool = tools["nano_banana_generate"]
+    call = tool_call_input(tool, {"prompt": "a slow cat"})
+    config: RunnableConfig = {"callbacks": [handler]}
+
+    if mode == "sync":
+        message = tool.invoke(call, config=config)
+    else:
+        message = asyncio.run(tool.ainvoke(call, config=config))
+
+    task_id = message.artifact.task_id
+    assert handler.events, "no nano_banana_progress event"
+    assert {name for name, _ in handler.events} == {PROGRESS_EVENT}
+    first = handler.events[0][1]
+    assert first["tasks"] == {task_id: "pending"} and first["round"] == 1
+    assert (first["pending"], first["succeeded"], first["failed"]) == (1, 0, 0)
+    assert handler.events[-1][1]["tasks"] == {task_id: "succeeded"}  # the round that ended it
+    assert len(handler.events) == len(sim.requests_to(TASKS))  # one event per poll round
+
+
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

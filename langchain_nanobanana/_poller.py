@@ -293,7 +293,7 @@ def iter_outcomes(
     waiter = _Waiter(poller, task_ids, max_wait, None)
     failure: BaseException | None = None
     try:
-        while waiter.state.pending():
+        while waiter.state.waiting():
             timeout = waiter.timeout()
             if timeout is None:
                 yield from waiter.expire()
@@ -328,7 +328,7 @@ async def aiter_outcomes(
     assert waiter.box.async_queue is not None
     failure: BaseException | None = None
     try:
-        while waiter.state.pending():
+        while waiter.state.waiting():
             timeout = waiter.timeout()
             ready: list[tuple[str, Outcome]] = []
             if timeout is None:

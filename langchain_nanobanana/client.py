@@ -43,7 +43,7 @@ from langchain_nanobanana.errors import (
     add_note,
     attach_task_ids,
 )
-from langchain_nanobanana.journal import Journal, request_identity
+from langchain_nanobanana.journal import Journal, JournalError, request_identity
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.results import ImageResult, TaskRecord
 
@@ -310,6 +310,12 @@ class NanoBananaClient:
         journal = self._require_journal(key)
         identity = request_identity(request.to_payload())
         decision = journal.begin(self.base_url, key, identity, **options)
+        if decision.kind != "submit" and not (decision.result or decision.task_id):
+            raise JournalError(  # a broken entry: never pay again on its strength
+                f"Journal entry for key {key!r} says {decision.kind!r} but records no "
+                "result or task_id; settle it with `nanobanana journal resolve/forget`",
+                path=str(getattr(journal, "path", "")) or None,
+            )
         if decision.kind == "done" and decision.result is not None:
             logger.info("Idempotency key %r: recorded result reused, nothing sent", key)
             return ImageResult.model_validate(decision.result)
@@ -354,7 +360,9 @@ class NanoBananaClient:
             self.journal.submitted(self.base_url, key, task_id, outcome.trace_id)
             return
         if isinstance(outcome, ImageResult) and outcome.status == "succeeded":
-            self.journal.succeeded(self.base_url, key, outcome.model_dump(mode="json"))
+            self.journal.succeeded(
+                self.base_url, key, outcome.model_dump(mode="json", exclude={"raw"})
+            )
         elif isinstance(outcome, TaskFailedError) or (
             isinstance(outcome, ImageResult) and outcome.status == "failed"
         ):

@@ -164,7 +164,7 @@ def download_image(
         length = response.headers.get("Content-Length", "").strip()
         if length.isdigit() and int(length) > max_bytes:
             raise NanoBananaError(f"{where} refused: {length} bytes, over max_bytes={max_bytes}")
-        fd, tmp = tempfile.mkstemp(dir=target, prefix=".nanobanana-", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=target, prefix=f".nanobanana-{os.getpid()}-", suffix=".part")
         try:
             mime = _stream_to(fd, response.iter_content(chunk_size), max_bytes, where)
             os.chmod(tmp, 0o644)

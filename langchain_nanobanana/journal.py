@@ -549,6 +549,20 @@ class Journal:
         )
 
     def _open(self, *, check: bool) -> sqlite3.Connection:
+        """Open (and on first use create) the file. Switching to WAL and creating the schema can
+        answer "locked" at once, without SQLite's busy handler, while another process does the
+        same: retried every 50 ms up to ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self._open_once(check=check)
+            except JournalError as exc:
+                if "locked" not in exc.message or time.monotonic() >= deadline:
+                    raise
+            time.sleep(_WAIT_STEP)
+
+    def _open_once(self, *, check: bool) -> sqlite3.Connection:
         if os.path.isdir(self.path):
             raise self._error(f"journal path {self.path} is a directory, not a file")
         try:

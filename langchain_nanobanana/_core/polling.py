@@ -129,10 +129,15 @@ class WaitState:
         self.task_ids = list(dict.fromkeys(self.task_ids))
         self.statuses = dict.fromkeys(self.task_ids, "pending")
         self.deadline = self.started + self.max_wait
+        self._open: dict[str, None] = dict.fromkeys(self.task_ids)  # ordered, O(1) removal
 
     def pending(self) -> list[str]:
         """Tasks still waited for, in order."""
-        return [t for t in self.task_ids if t not in self.outcomes]
+        return list(self._open)
+
+    def waiting(self) -> bool:
+        """Whether any task is still waited for (O(1))."""
+        return bool(self._open)
 
     def remaining(self, now: float | None = None) -> float:
         """Seconds left before the deadline (may be <= 0)."""
@@ -147,6 +152,7 @@ class WaitState:
         if task_id not in self.statuses or task_id in self.outcomes:
             return False
         self.outcomes[task_id] = outcome
+        self._open.pop(task_id, None)
         self.statuses[task_id] = "succeeded" if isinstance(outcome, ImageResult) else "failed"
         return True
 

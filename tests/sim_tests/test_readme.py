@@ -11,7 +11,11 @@ import ast
 import contextlib
 import inspect
 import io
+import itertools
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +136,14 @@ def test_shell_blocks_show_the_two_commands() -> None:
 def test_only_python_and_bash_blocks() -> None:
     """An unlabelled or other-language block would silently escape execution."""
     languages = {m.group(1) for m in _FENCE.finditer(TEXT)}
-    assert languages <= {"python", "bash"}, languages
+    assert languages <= {"python", "bash", "text"}, languages
+    for block in (m.group(2) for m in _FENCE.finditer(TEXT) if m.group(1) == "text"):
+        # The only text block is the package layout: every module it names exists.
+        names = [t for t in block.split() if re.fullmatch(r"[a-z_/]+(\.py|/)", t)]
+        assert names
+        for name in names:
+            path = ROOT / "langchain_nanobanana" / name
+            assert path.exists() or name == "langchain_nanobanana/", name
 
 
 # -- the tables match the code ----------------------------------------------------------------
@@ -202,3 +213,59 @@ def test_anchor_links_resolve() -> None:
 def test_every_notebook_is_linked() -> None:
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"(notebooks/{path.name})" in TEXT, path.name
+
+
+def test_command_line_examples_run_against_the_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``$ nanobanana ...`` line of the Command line section runs (in order, in a shell,
+    in one folder) and exits 0; ``$ cat FILE`` lines write the rows shown under them. A task id
+    in a command is replaced by one the simulator really knows.
+    """
+    section = _section("Command line")
+    script = [
+        block
+        for match in _FENCE.finditer(section)
+        if match.group(1) == "bash"
+        for block in [match.group(2)]
+    ]
+    assert script, "no bash block in the Command line section"
+    bindir = str(Path(sys.executable).parent)
+    with FakeNanoBananaServer(token=SIM_TOKEN) as sim:
+        env = {
+            **os.environ,
+            "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+            ENV_TOKEN: SIM_TOKEN,
+            ENV_BASE_URL: sim.base_url,
+        }
+        ran = 0
+        for block in script:
+            lines = block.splitlines()
+            for n, line in enumerate(lines):
+                if line.startswith("$ cat "):
+                    rows = list(
+                        itertools.takewhile(lambda x: not x.startswith("$ "), lines[n + 1 :])
+                    )
+                    (tmp_path / line.removeprefix("$ cat ").strip()).write_text(
+                        "\n".join(rows) + "\n"
+                    )
+                elif line.startswith("$ nanobanana "):
+                    command = line.removeprefix("$ ")
+                    known = next(iter(sim.tasks), "")
+                    command = re.sub(r"\b[0-9a-f]{8}-[0-9a-f-]{27}\b", known, command)
+                    done = subprocess.run(
+                        command,
+                        shell=True,
+                        cwd=tmp_path,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=120,
+                        check=False,
+                    )
+                    assert done.returncode == 0, (command, done.stdout, done.stderr)
+                    assert done.stdout.strip(), command
+                    ran += 1
+        assert ran >= 5
+        assert SIM_TOKEN not in "".join(str(r.headers) for r in sim.requests_to("/files"))
+    assert (tmp_path / "shots" / "manifest.jsonl").exists()

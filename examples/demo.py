@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from langchain.agents import create_agent
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.prompts import PromptTemplate
@@ -46,7 +45,7 @@ from langchain_nanobanana import (
     NanoBananaToolkit,
 )
 from langchain_nanobanana.client import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
-from langchain_nanobanana.runnables import PROGRESS_EVENT
+from langchain_nanobanana.progress import ProgressBar
 from langchain_nanobanana.testing import FakeNanoBananaServer
 from langchain_nanobanana.testing.chat import ScriptedChatModel, last_image_urls, tool_call
 
@@ -83,13 +82,13 @@ class Row(NamedTuple):
     asked: str | None  # "2:3", "1:1", ...; None when unknown (an edit of an image not seen here)
 
 
-class ProgressPrinter(BaseCallbackHandler):
-    """Prints each ``nano_banana_progress`` event (one per poll round)."""
-
-    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
-        if name == PROGRESS_EVENT:
-            states = ", ".join(f"{tid} {status}" for tid, status in data["tasks"].items())
-            print(f"    polling {data['elapsed']:5.2f} s: {states}")
+def progress_bar() -> ProgressBar:
+    """The package's ``ProgressBar`` on stdout: a tqdm bar in a terminal (with the ``progress``
+    extra), plain lines otherwise (one per change: ``0/1 done, 1 pending, 0.5 s``).
+    """
+    return ProgressBar(
+        file=sys.stdout, desc="    polling", use_tqdm=None if sys.stdout.isatty() else False
+    )
 
 
 def scripted_model() -> ScriptedChatModel:
@@ -142,7 +141,8 @@ def run_chain(client: NanoBananaClient) -> ImageResult:
         f"\n(a) LCEL chain: PromptTemplate | NanoBananaImageGenerator(aspect_ratio={CHAIN_RATIO!r})"
     )
     print(f"    prompt (seed 000): {prompt.format()}")
-    result = chain.invoke({}, config={"callbacks": [ProgressPrinter()]})
+    with progress_bar() as bar:
+        result = chain.invoke({}, config={"callbacks": [bar]})
     print(f"    -> {result.status}: {', '.join(result.urls)}")
     return result
 

@@ -1,4 +1,4 @@
-"""The five notebooks: committed without outputs, and each runs top to bottom offline.
+"""The six notebooks: committed without outputs, and each runs top to bottom offline.
 
 Each notebook is executed with nbclient in a real ``python3`` kernel (a subprocess), in a fresh
 temporary working directory, with no ``ACEDATACLOUD_API_TOKEN`` (so its first cell starts the
@@ -29,6 +29,7 @@ EXPECTED = [
     "03_agents",
     "04_editing",
     "05_async_and_callbacks",
+    "06_resumable_runs",
 ]
 NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in EXPECTED]
 CELL_TIMEOUT = 120  # seconds per cell
@@ -77,12 +78,20 @@ _MUST_PRINT: dict[str, list[str]] = {
     "05_async_and_callbacks": [
         "['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']",
         "round 1 at ",
-        ": 3 task(s), 3 pending, 0 succeeded, 0 failed",  # tasks still running
-        ": 3 task(s), 0 pending, 3 succeeded, 0 failed",  # the round that ends the batch
+        "nano-banana: 0/3 done, 3 pending",  # the ProgressBar, while tasks run
+        "nano-banana: 3/3 done, 0 pending",  # the round that ends the batch
         "delivered: succeeded ['http://127.0.0.1:",
         "Resume with poll_task(",
     ],
 }
+_MUST_PRINT["06_resumable_runs"] = [
+    "interrupted after 3 results; submissions so far: 8",
+    "Counter({",
+    "['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded', "
+    "'succeeded', 'succeeded']",
+    "new submissions on the re-run: 0",
+    "distinct tasks: 8 for 8 rows",
+]
 #: Fewest inline PNG images each notebook must display.
 _MIN_IMAGES = {
     "01_quickstart": 4,
@@ -90,6 +99,7 @@ _MIN_IMAGES = {
     "03_agents": 4,
     "04_editing": 13,
     "05_async_and_callbacks": 11,
+    "06_resumable_runs": 4,
 }
 
 
@@ -117,7 +127,7 @@ def _text(cell: Any) -> str:
     return "".join(parts)
 
 
-def test_the_five_notebooks_exist_and_nothing_else() -> None:
+def test_the_six_notebooks_exist_and_nothing_else() -> None:
     assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == EXPECTED
 
 

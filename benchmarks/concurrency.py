@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmarks._sim import SimProcess
+from _sim import SimProcess
+
 from langchain_nanobanana import (
     NanoBananaClient,
     NanoBananaImageGenerator,
@@ -180,7 +181,7 @@ def memory_1000() -> dict[str, Any]:
 import gc, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import psutil
-from benchmarks._sim import SimProcess
+from _sim import SimProcess
 from langchain_nanobanana import NanoBananaClient, NanoBananaImageGenerator
 with SimProcess() as sim:
     sim.set("task_duration", 1.0)
@@ -206,7 +207,7 @@ with SimProcess() as sim:
     print(json.dumps({"peak_growth_mib": round((peak[0] - before) / 2**20, 2),
                       "wall_s": round(elapsed, 2), "task_reads": reads}))
 """
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parent)
     done = subprocess.run(
         [sys.executable, "-c", code, root], capture_output=True, text=True, check=True
     )

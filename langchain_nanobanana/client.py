@@ -64,6 +64,16 @@ RECORD_CAP = MAX_ECHOED_IMAGES * MAX_IMAGE_BYTES * 4 // 3 + 2**20
 BATCH_ANSWER_CAP = 64 * 2**20
 
 T = TypeVar("T")
+#: ``generate``/``edit`` arguments that go into the request, and those that steer ``submit``.
+_REQUEST_FIELDS = (
+    "model",
+    "aspect_ratio",
+    "resolution",
+    "count",
+    "callback_url",
+    "allowed_image_dir",
+)
+_OPTIONS = ("wait", "idempotency_key", "resubmit_uncertain", "retry_failed")
 #: Answers after which no task exists: the journal frees the key (the next call submits).
 _REFUSED = (
     APIConnectionError,
@@ -240,6 +250,15 @@ class NanoBananaClient:
         return RedactedHeader("Bearer " + self._token.get_secret_value())
 
     # -- building requests (pure; the async twins run them in a thread for file reads) ------
+
+    def _prepare(
+        self, action: str, prompt: str, images: Any, args: dict[str, Any]
+    ) -> tuple[ImageRequest, dict[str, Any]]:
+        """The request and the ``submit`` options of a ``generate``/``edit`` call, from its
+        arguments (``locals()``): one place for the four public methods and their twins.
+        """
+        fields = {k: args[k] for k in _REQUEST_FIELDS if k in args}
+        return self._request(action, prompt, images, **fields), {k: args[k] for k in _OPTIONS}
 
     @staticmethod
     def _request(action: str, prompt: str, images: Any = None, **fields: Any) -> ImageRequest:
@@ -479,14 +498,8 @@ class NanoBananaClient:
                 see :meth:`submit`.
 
         """
-        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
-        request = self._request("generate", prompt, callback_url=callback_url, **fields)
-        keyed: dict[str, Any] = dict(
-            idempotency_key=idempotency_key,
-            resubmit_uncertain=resubmit_uncertain,
-            retry_failed=retry_failed,
-        )
-        return self.submit(request, wait=wait, **keyed)
+        request, options = self._prepare("generate", prompt, None, locals())
+        return self.submit(request, **options)
 
     def edit(
         self,
@@ -521,21 +534,8 @@ class NanoBananaClient:
             pydantic.ValidationError, TaskFailedError, ...: as :meth:`generate`.
 
         """
-        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
-        request = self._request(
-            "edit",
-            prompt,
-            images,
-            callback_url=callback_url,
-            allowed_image_dir=allowed_image_dir,
-            **fields,
-        )
-        keyed: dict[str, Any] = dict(
-            idempotency_key=idempotency_key,
-            resubmit_uncertain=resubmit_uncertain,
-            retry_failed=retry_failed,
-        )
-        return self.submit(request, wait=wait, **keyed)
+        request, options = self._prepare("edit", prompt, images, locals())
+        return self.submit(request, **options)
 
     def submit(
         self,
@@ -698,13 +698,12 @@ class NanoBananaClient:
             on_progress: As in :meth:`iter_outcomes`.
 
         """
-        ids = list(task_ids)
-        outcomes: dict[str, Outcome] = {}
-        for task_id, outcome in self.iter_outcomes(ids, max_wait=max_wait, on_progress=on_progress):
-            if isinstance(outcome, BaseException) and not return_exceptions:
-                raise attach_task_ids(outcome, [t for t in ids if t not in outcomes])
-            outcomes[task_id] = outcome
-        return [outcomes[t] for t in ids]
+        gather = _Gather(task_ids, return_exceptions)
+        for task_id, outcome in self.iter_outcomes(
+            gather.ids, max_wait=max_wait, on_progress=on_progress
+        ):
+            gather.add(task_id, outcome)
+        return gather.results()
 
     def download(
         self,
@@ -754,14 +753,8 @@ class NanoBananaClient:
         retry_failed: bool = False,
     ) -> ImageResult:
         """Async :meth:`generate`: HTTP in the default thread pool, waits on the poller."""
-        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
-        request = self._request("generate", prompt, callback_url=callback_url, **fields)
-        keyed: dict[str, Any] = dict(
-            idempotency_key=idempotency_key,
-            resubmit_uncertain=resubmit_uncertain,
-            retry_failed=retry_failed,
-        )
-        return await self.asubmit(request, wait=wait, **keyed)
+        request, options = self._prepare("generate", prompt, None, locals())
+        return await self.asubmit(request, **options)
 
     async def aedit(
         self,
@@ -780,22 +773,8 @@ class NanoBananaClient:
         allowed_image_dir: str | os.PathLike[str] | None = None,
     ) -> ImageResult:
         """Async :meth:`edit` (local files are read in a worker thread)."""
-        fields = dict(model=model, aspect_ratio=aspect_ratio, resolution=resolution, count=count)
-        request = await asyncio.to_thread(
-            self._request,
-            "edit",
-            prompt,
-            images,
-            callback_url=callback_url,
-            allowed_image_dir=allowed_image_dir,
-            **fields,
-        )
-        keyed: dict[str, Any] = dict(
-            idempotency_key=idempotency_key,
-            resubmit_uncertain=resubmit_uncertain,
-            retry_failed=retry_failed,
-        )
-        return await self.asubmit(request, wait=wait, **keyed)
+        request, options = await asyncio.to_thread(self._prepare, "edit", prompt, images, locals())
+        return await self.asubmit(request, **options)
 
     async def asubmit(
         self,
@@ -854,15 +833,31 @@ class NanoBananaClient:
         on_progress: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Any]:
         """Async :meth:`poll_tasks`."""
-        ids = list(task_ids)
-        outcomes: dict[str, Outcome] = {}
+        gather = _Gather(task_ids, return_exceptions)
         async for task_id, outcome in self.aiter_outcomes(
-            ids, max_wait=max_wait, on_progress=on_progress
+            gather.ids, max_wait=max_wait, on_progress=on_progress
         ):
-            if isinstance(outcome, BaseException) and not return_exceptions:
-                raise attach_task_ids(outcome, [t for t in ids if t not in outcomes])
-            outcomes[task_id] = outcome
-        return [outcomes[t] for t in ids]
+            gather.add(task_id, outcome)
+        return gather.results()
+
+
+class _Gather:
+    """Outcomes of ``poll_tasks`` in input order; with ``return_exceptions=False`` the first
+    failure raises at once, naming the other task_ids (still running, billed).
+    """
+
+    def __init__(self, task_ids: Sequence[str], return_exceptions: bool) -> None:
+        self.ids = list(task_ids)
+        self.return_exceptions = return_exceptions
+        self.outcomes: dict[str, Outcome] = {}
+
+    def add(self, task_id: str, outcome: Outcome) -> None:
+        if isinstance(outcome, BaseException) and not self.return_exceptions:
+            raise attach_task_ids(outcome, [t for t in self.ids if t not in self.outcomes])
+        self.outcomes[task_id] = outcome
+
+    def results(self) -> list[Any]:
+        return [self.outcomes[t] for t in self.ids]
 
 
 def _log_late_answer(future: asyncio.Future[Any]) -> None:

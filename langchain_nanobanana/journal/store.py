@@ -1,316 +1,50 @@
-"""A write-ahead journal of billable submissions: one SQLite file (standard library ``sqlite3``).
-
-The journal makes runs resumable and idempotent. Each submission carries an *idempotency key*,
-scoped by the client's normalised base URL (``scope``). The key is recorded **before** the request
-leaves, the ``task_id`` as soon as it is known, and the outcome (the result JSON and downloaded
-files, or the failure) when the task ends. The same key again then costs at most a poll, and no
-request at all once the task has finished. What the same key does next (SPEC Part 3,
-"Journal semantics"):
-
-============================================  ==================================================
-state of the key                              :meth:`Journal.begin` returns / raises
-============================================  ==================================================
-no entry                                      reserves it: ``Decision("submit")``
-``reserved``, owner alive                     waits (polls the row every 50 ms, up to ``wait`` s)
-                                              for the owner's outcome, then decides again; two
-                                              racing callers pay once
-``reserved``, owner dead or interrupted       :class:`UncertainSubmissionError` ("maybe billed");
-                                              ``resubmit_uncertain=True`` takes the key over
-``submitted`` (``task_id`` known)             ``Decision("poll")``: poll ``entry.task_id``
-``succeeded``                                 ``Decision("done")``: ``entry.result``, no request
-``failed`` (the task ran and failed)          :class:`~langchain_nanobanana.errors.TaskFailedError`
-                                              again; ``retry_failed=True`` takes the key over
-same key, another request identity            :class:`IdempotencyKeyMismatchError` (checked first)
-============================================  ==================================================
-
-The caller that got ``Decision("submit")`` owns the reservation and must record exactly one
-outcome (this is the protocol the client follows):
-
-========================================================  ==================================
-what happened to the submission                           call
-========================================================  ==================================
-an answer with a ``task_id`` (async / callback mode)      :meth:`Journal.submitted`
-a final answer with images (sync mode), or the task       :meth:`Journal.succeeded`
-finished with images (``result``, downloaded ``files``)
-the task ran and failed                                   :meth:`Journal.failed`
-refused before any task existed: connection refused,      :meth:`Journal.release` (the key is
-connect timeout, a 400/401/402/403/429 answer, local      freed: the next call submits)
-validation
-no answer: read timeout, connection dropped after         :meth:`Journal.interrupted` (the key
-sending, a 5xx, an unreadable answer without task_id,     becomes *uncertain*)
-``KeyboardInterrupt`` / ``CancelledError`` in flight
-polling timed out (``TaskTimeoutError``)                  nothing: the key stays ``submitted``
-                                                          and the next call polls again
-========================================================  ==================================
-
-A caller that got ``Decision("poll")`` records :meth:`Journal.succeeded` or
-:meth:`Journal.failed` too when the task ends (several pollers may record the same task: the
-first ``task_id`` recorded for a key is kept; a different one is logged at WARNING, never
-dropped silently). :meth:`Journal.begin` blocks while it waits: from asyncio, run it in a thread.
-
-Owner liveness: the reservation records the owner's pid, its start time (Linux: boot id and
-field 22 of ``/proc/<pid>/stat``, so a recycled pid is not mistaken for the owner; a zombie counts
-as dead) and the host name. Inside one process a reservation counts as alive while the caller that
-made it has not recorded an outcome. Elsewhere than Linux only the pid is compared (other POSIX
-systems) or liveness cannot be checked at all (Windows: the waiter waits up to ``wait`` seconds and
-raises :class:`IdempotencyKeyBusyError`; settle by hand). An owner on another host cannot be
-checked either: it is treated as alive.
-
-Durability and scope: the file is opened in WAL mode with ``synchronous=NORMAL``. A committed
-record survives the process being killed (``kill -9``, a crash, Ctrl-C), because the WAL is
-written to the operating system before the commit returns; it does **not** survive a power loss
-or an operating-system crash, which may roll back the last few records (a lost reservation means
-the next run submits that key again). Use the journal on one machine and a local file system
-(WAL needs shared memory: not NFS/SMB). Threads of one process share one connection under a lock;
-processes coordinate through SQLite's own locks (``busy_timeout`` = ``timeout``). Overhead
-(``benchmarks/journal_bench.py``, ext4): about 0.1 ms for the three writes of one submission,
-about 1 MiB of file per 1000 finished one-image entries.
-
-A file that is not a journal, a journal written with another schema version, or a corrupted file
-raises :class:`JournalError` with the path and what to do; nothing is ever submitted on the
-strength of a journal that could not be read.
-
-Why over 400 lines: the state table above is one atomic decision over one file shared by threads
-and processes; its owner-liveness check, its refusal of foreign/corrupted files and the docstrings
-of every transition (units, errors) are kept together so the rules can be reviewed in one place.
+"""``Journal``: the SQLite file, its schema and the state table of every key (see the
+package docstring).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
 import os
-import platform
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-from langchain_nanobanana.errors import NanoBananaError, SubmissionUncertainError, TaskFailedError
+from langchain_nanobanana.errors import TaskFailedError
+from langchain_nanobanana.journal._common import (
+    _FORMAT,
+    _STATES,
+    _WAIT_STEP,
+    SCHEMA_VERSION,
+    DecisionKind,
+    OwnerStatus,
+    State,
+)
+from langchain_nanobanana.journal._owner import (
+    _HELD,
+    _HELD_LOCK,
+    _HOST,
+    _INHERITED,
+    _own_start,
+    _proc_stat,
+    _start_marker,
+)
+from langchain_nanobanana.journal.errors import (
+    IdempotencyKeyBusyError,
+    IdempotencyKeyMismatchError,
+    JournalError,
+    UncertainSubmissionError,
+)
 
-__all__ = [
-    "REQUEST_DEFAULTS",
-    "SCHEMA_VERSION",
-    "Decision",
-    "Entry",
-    "IdempotencyKeyBusyError",
-    "IdempotencyKeyMismatchError",
-    "Journal",
-    "JournalError",
-    "UncertainSubmissionError",
-    "request_identity",
-]
+__all__ = ["Decision", "Entry", "Journal"]
 
 logger = logging.getLogger(__name__)
-
-#: Version of the file layout (table ``meta``, row ``schema_version``). A file of another version
-#: is refused with :class:`JournalError`, never read or migrated silently.
-SCHEMA_VERSION = 1
-
-#: Value of the ``meta`` row ``format``: tells a journal from any other SQLite file.
-_FORMAT = "langchain_nanobanana.journal"
-
-#: The documented defaults of ``POST /nano-banana/images`` (SPEC Part 1), filled into a request
-#: body before its identity is computed, so that leaving a field out and sending its default
-#: name the same request.
-REQUEST_DEFAULTS: Mapping[str, Any] = {
-    "model": "nano-banana",
-    "aspect_ratio": "1:1",
-    "resolution": "1K",
-    "count": 1,
-}
-
-#: Body fields that change how the answer is delivered, not what is generated (and paid).
-_DELIVERY_FIELDS = frozenset({"async", "callback_url"})
-
-State = Literal["reserved", "submitted", "succeeded", "failed"]
-DecisionKind = Literal["submit", "poll", "done"]
-OwnerStatus = Literal["in_flight", "uncertain", "submitted", "succeeded", "failed"]
-
-_STATES: tuple[State, ...] = ("reserved", "submitted", "succeeded", "failed")
-_WAIT_STEP = 0.05  # seconds between two looks at a key reserved by a live owner
-_SHORT = 12  # hex characters of an identity shown in messages
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-
-
-class JournalError(NanoBananaError):
-    """The journal cannot be used: not a journal, another schema version, a corrupted or locked
-    file, a closed journal, or a wrong argument. Nothing was sent to the API.
-
-    Attributes:
-        message: What went wrong and what to do (also ``str(error)``).
-        path: The journal file, when known.
-
-    """
-
-    path: str | None = None
-
-    def __init__(self, message: str, *, path: str | None = None, **fields: Any) -> None:
-        super().__init__(message, path=path, **fields)
-
-
-class IdempotencyKeyMismatchError(JournalError):
-    """The key already names another request (another identity): a key names one request.
-
-    Never answered with the old result and never resubmitted: nothing was sent.
-
-    Attributes:
-        scope: The key's scope (the client's normalised base URL).
-        key: The idempotency key.
-        stored_identity: Identity (sha256 hex) recorded with the key.
-        identity: Identity of the request that was refused.
-        task_id: The recorded task of the key, if any (it was paid for).
-
-    """
-
-    def __init__(
-        self,
-        *,
-        scope: str,
-        key: str,
-        stored_identity: str,
-        identity: str,
-        task_id: str | None = None,
-        path: str | None = None,
-    ) -> None:
-        paid = f" (its task {task_id} was paid for)" if task_id else ""
-        message = (
-            f"Idempotency key {key!r} already names another request: recorded identity "
-            f"{stored_identity[:_SHORT]}..., this request {identity[:_SHORT]}... (scope {scope}). "
-            f"Nothing was sent. A key names one request: use a new key, or discard the old "
-            f"record{paid} with `nanobanana journal forget {key}`."
-        )
-        super().__init__(
-            message,
-            path=path,
-            scope=scope,
-            key=key,
-            stored_identity=stored_identity,
-            identity=identity,
-            task_id=task_id,
-        )
-
-
-class IdempotencyKeyBusyError(JournalError):
-    """Another live caller holds the key's reservation and recorded no outcome within ``wait``
-    seconds. Nothing was sent by this caller; try again later.
-
-    Attributes:
-        scope, key: The key.
-        owner_pid: The pid holding the reservation (int, or ``None``).
-        owner_host: The host it runs on, as recorded.
-        waited: Seconds this caller waited (float).
-
-    """
-
-    def __init__(
-        self,
-        *,
-        scope: str,
-        key: str,
-        owner_pid: int | None,
-        owner_host: str | None,
-        waited: float,
-        path: str | None = None,
-    ) -> None:
-        message = (
-            f"Idempotency key {key!r} is being submitted by another caller (pid {owner_pid} on "
-            f"{owner_host or 'an unknown host'}) and no outcome was recorded within "
-            f"{waited:.1f} s. Nothing was sent by this call; try again later. If that process "
-            f"is gone, settle the key with `nanobanana journal resolve {key} --task-id ID` "
-            f"or `nanobanana journal forget {key}`."
-        )
-        super().__init__(
-            message,
-            path=path,
-            scope=scope,
-            key=key,
-            owner_pid=owner_pid,
-            owner_host=owner_host,
-            waited=waited,
-        )
-
-
-class UncertainSubmissionError(SubmissionUncertainError):
-    """Maybe billed: the key's submission was in flight when its owner died or was interrupted
-    before an answer, so a task may exist (and be billed) whose ``task_id`` was never recorded.
-
-    A :class:`~langchain_nanobanana.errors.SubmissionUncertainError`, raised by
-    :meth:`Journal.begin` without sending anything. Settle it by hand — look the task up (vendor
-    console, callback), then ``nanobanana journal resolve KEY --task-id ID`` if it ran, or
-    ``nanobanana journal forget KEY`` if it did not — or pass ``resubmit_uncertain=True`` to
-    submit again (which may pay twice).
-
-    Attributes:
-        scope: The key's scope (the client's normalised base URL).
-        key: The idempotency key.
-        owner_pid: The pid that reserved the key (``None``/0 when it was interrupted in-process).
-        task_ids: Always ``[]``: no task id is known, that is the point.
-
-    """
-
-    hint = ""
-
-    def __init__(
-        self, *, scope: str, key: str, owner_pid: int | None, reason: str, path: str | None = None
-    ) -> None:
-        message = (
-            f"Submission for idempotency key {key!r} is uncertain: {reason}, before an answer "
-            f"arrived, so it may have been billed without a recorded task_id (scope {scope}). "
-            f"Nothing was sent now. Look the task up, then settle the key with "
-            f"`nanobanana journal resolve {key} --task-id ID` (it ran) or "
-            f"`nanobanana journal forget {key}` (it did not), or pass resubmit_uncertain=True "
-            f"to submit again (may pay twice)."
-        )
-        super().__init__(message, scope=scope, key=key, owner_pid=owner_pid, path=path)
-
-
-# --------------------------------------------------------------------------------------------
-# Request identity
-
-
-def request_identity(payload: Mapping[str, Any]) -> str:
-    """The identity of a request body: what a key must keep naming.
-
-    The sha256 (64 lowercase hex characters) of the canonical JSON (``sort_keys=True``,
-    ``separators=(",", ":")``, ``ensure_ascii=False``, UTF-8) of ``payload`` with the documented
-    defaults of :data:`REQUEST_DEFAULTS` filled in (``model`` ``"nano-banana"``, ``aspect_ratio``
-    ``"1:1"``, ``resolution`` ``"1K"``, ``count`` 1), ``None`` values dropped, and the delivery
-    fields ``async`` and ``callback_url`` removed. Images count by content: pass the body as
-    sent, with local files already turned into data URIs (a data URI is its content). The order
-    of ``image_urls`` matters.
-
-    Args:
-        payload: The JSON body of ``POST /nano-banana/images`` (a mapping of str to JSON values).
-
-    Returns:
-        The hex digest (str, 64 characters).
-
-    Raises:
-        JournalError: ``payload`` is not a mapping of JSON values (e.g. holds a ``Path``, NaN).
-
-    """
-    if not isinstance(payload, Mapping):
-        raise JournalError(f"request_identity needs the JSON body as a mapping, got {payload!r}")
-    body = {k: v for k, v in payload.items() if k not in _DELIVERY_FIELDS and v is not None}
-    for name, default in REQUEST_DEFAULTS.items():
-        body.setdefault(name, default)
-    try:
-        text = json.dumps(
-            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise JournalError(f"request_identity needs a JSON body: {exc}") from None
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
 
 # --------------------------------------------------------------------------------------------
 # Records
@@ -381,65 +115,6 @@ class Decision:
     def result(self) -> dict[str, Any] | None:
         """The recorded result JSON (only for ``"done"``)."""
         return self.entry.result
-
-
-# --------------------------------------------------------------------------------------------
-# Process identity and in-process reservations
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as fh:
-            return fh.read()
-    except OSError:
-        return None
-
-
-_BOOT_ID = (_read_text("/proc/sys/kernel/random/boot_id") or "").strip() or None
-_HOST = platform.node() or None
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """``(state letter, start time in clock ticks since boot)`` from ``/proc/<pid>/stat``."""
-    text = _read_text(f"/proc/{pid}/stat")
-    if not text:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()  # the command name may hold spaces and ')'
-    if len(fields) < 20:
-        return None
-    return fields[0], fields[19]  # fields 3 and 22 of proc(5)
-
-
-def _start_marker(pid: int) -> str | None:
-    stat = _proc_stat(pid)
-    if stat is None or _BOOT_ID is None:
-        return None
-    return f"{_BOOT_ID}:{stat[1]}"
-
-
-_OWN: dict[int, str | None] = {}
-
-
-def _own_start() -> str | None:
-    pid = os.getpid()
-    if pid not in _OWN:
-        _OWN[pid] = _start_marker(pid)
-    return _OWN[pid]
-
-
-# Reservations made by this process and not yet settled: (realpath, scope, key) -> identity.
-_HELD: dict[tuple[str, str, str], str] = {}
-_HELD_LOCK = threading.Lock()
-# Connections inherited through fork: never used nor closed in the child (SQLite forbids both).
-_INHERITED: list[sqlite3.Connection] = []
-
-
-def _after_fork_in_child() -> None:
-    _HELD.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --------------------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ typecheck: $(VENV)/.test-installed
 bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/concurrency.py
+	$(PY) benchmarks/journal_bench.py
+	$(PY) benchmarks/cli_bench.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LOWEST) out .pytest_cache .mypy_cache .ruff_cache

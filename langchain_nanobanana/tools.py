@@ -283,6 +283,12 @@ class _ImageTool(_NanoBananaTool):
         call_id = _TOOL_CALL_ID.get()
         return f"tool:{self.name}:{call_id}" if call_id else None
 
+    def _in_line(self) -> bool:
+        """A sync-mode client waits in the submission itself (one blocking POST, no polling);
+        in poll mode the tool submits, then waits on the poller, dispatching progress events.
+        """
+        return self.wait and self.client.mode == "sync"
+
     def _saved(self, result: ImageResult) -> str:
         if not self.download_dir or not result.images:
             return ""
@@ -308,7 +314,7 @@ class _ImageTool(_NanoBananaTool):
     def _call(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = self._build(fields)
-            result = self.client.submit(request, wait=False, idempotency_key=self._key())
+            result = self.client.submit(request, wait=self._in_line(), idempotency_key=self._key())
             if result.status == "pending" and self.wait and request.callback_url is None:
                 assert result.task_id is not None
                 result = _first_result(
@@ -323,7 +329,9 @@ class _ImageTool(_NanoBananaTool):
     async def _acall(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = await asyncio.to_thread(self._build, fields)
-            result = await self.client.asubmit(request, wait=False, idempotency_key=self._key())
+            result = await self.client.asubmit(
+                request, wait=self._in_line(), idempotency_key=self._key()
+            )
             if result.status == "pending" and self.wait and request.callback_url is None:
                 assert result.task_id is not None
                 outcomes = self.client.aiter_outcomes(

@@ -996,3 +996,23 @@ def test_tools_dispatch_progress_events_while_waiting(
 @pytest.fixture(params=["sync", "async"])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def test_sync_mode_client_makes_one_blocking_post_from_the_tools(
+    sim: FakeNanoBananaServer,
+) -> None:
+    """With ``mode="sync"`` the tools wait inside the submission (no ``async``, no task reads),
+    sync and async alike; a failed sync generation still comes back to the model."""
+    client = NanoBananaClient(sim.token, base_url=sim.base_url, mode="sync")
+    tool = NanoBananaGenerateTool(client=client)
+    message = invoke_tool(tool, {"prompt": "a lantern"})
+    assert message.status == "success" and message.artifact.status == "succeeded"
+    amessage = asyncio.run(tool.ainvoke(tool_call_input(tool, {"prompt": "a kite"})))
+    assert amessage.status == "success" and amessage.artifact.status == "succeeded"
+    bodies = [r.json for r in sim.requests_to("/nano-banana/images")]
+    assert len(bodies) == 2 and all(isinstance(b, dict) and "async" not in b for b in bodies)
+    assert sim.requests_to("/nano-banana/tasks") == []
+    sim.fail_next_tasks(1, code="content_policy", message="refused")
+    failed = invoke_tool(tool, {"prompt": "a storm"})
+    assert failed.status == "error" and "content_policy" in str(failed.content)
+    client.close()

@@ -110,7 +110,7 @@ class _Batch:
         self.ready: list[tuple[int, Outcome]] = [
             (i, r) for i, r in enumerate(self.requests) if isinstance(r, Exception)
         ]
-        self.task_index: dict[str, int] = {}
+        self.task_index: dict[str, list[int]] = {}  # one task may serve several inputs (a key)
         self.open: set[str] = set()
         self.stopped = threading.Event()
         self.first_error: BaseException | None = None
@@ -124,7 +124,7 @@ class _Batch:
         if isinstance(outcome, ImageResult) and outcome.status == "pending" and outcome.task_id:
             request = self.requests[index]
             if isinstance(request, ImageRequest) and request.callback_url is None:
-                self.task_index[outcome.task_id] = index
+                self.task_index.setdefault(outcome.task_id, []).append(index)
                 self.open.add(outcome.task_id)
                 return
         if isinstance(outcome, BaseException) and not self.return_exceptions:
@@ -148,14 +148,15 @@ class _Batch:
         ready, self.ready = self.ready, []
         return ready
 
-    def finished(self, task_id: str, outcome: Outcome) -> tuple[int, Outcome]:
-        """A polled task ended: its ``(index, outcome)``; a failure raises at once when
+    def finished(self, task_id: str, outcome: Outcome) -> list[tuple[int, Outcome]]:
+        """A polled task ended: ``(index, outcome)`` for every input it serves (inputs sharing an
+        idempotency key share its task); a failure raises at once when
         ``return_exceptions`` is false, naming the siblings still running.
         """
         self.open.discard(task_id)
         if isinstance(outcome, BaseException) and not self.return_exceptions:
             raise attach_task_ids(outcome, self.open)
-        return self.task_index[task_id], outcome
+        return [(index, outcome) for index in self.task_index[task_id]]
 
     def ended_early(self, exc: BaseException) -> None:
         """Stop submitting; put the task_ids still open on ``exc`` and log them at WARNING."""
@@ -312,7 +313,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
                 for task_id, outcome in self.client.iter_outcomes(
                     list(batch.open), on_progress=dispatcher(run_manager)
                 ):
-                    yield batch.finished(task_id, outcome)
+                    yield from batch.finished(task_id, outcome)
         except BaseException as exc:
             batch.ended_early(exc)
             raise
@@ -361,7 +362,8 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
                 async for task_id, outcome in self.client.aiter_outcomes(
                     list(batch.open), on_progress=dispatcher(run_manager)
                 ):
-                    yield batch.finished(task_id, outcome)
+                    for item in batch.finished(task_id, outcome):
+                        yield item
         except BaseException as exc:
             batch.ended_early(exc)
             raise

@@ -35,6 +35,8 @@ from langchain_nanobanana import (
     SubmissionUncertainError,
     TaskFailedError,
 )
+from langchain_nanobanana.journal import IdempotencyKeyMismatchError
+from langchain_nanobanana.runnables import ImageGeneratorInput
 from langchain_nanobanana.testing import ASPECT_SIZES, FakeNanoBananaServer, make_png, png_size
 from tests.helpers import SIM_TOKEN, json_bodies
 
@@ -945,3 +947,29 @@ def test_output_type_and_input_schema(gen: NanoBananaImageGenerator) -> None:
     kinds = schema["anyOf"]
     assert {"type": "string"} in kinds
     assert {"additionalProperties": True, "type": "object"} in kinds
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_inputs_sharing_an_id_share_one_task(
+    sim: FakeNanoBananaServer, tmp_path: Path, concurrency: int
+) -> None:
+    """Two dict inputs with the same ``id`` (same request) are one paid task, and both slots get
+    its result; an ``id`` reused for another request is that slot's error, nothing sent for it."""
+    sim.task_duration = 0.2
+    with NanoBananaClient(
+        sim.token, base_url=sim.base_url, poll_interval=0.05, journal=tmp_path / "j.sqlite"
+    ) as client:
+        gen = NanoBananaImageGenerator(client=client)
+        rows: list[ImageGeneratorInput] = [
+            {"id": "a", "prompt": "a red kite"},
+            {"id": "b", "prompt": "a blue kite"},
+            {"id": "a", "prompt": "a red kite"},
+        ]
+        results = gen.batch(rows, config={"max_concurrency": concurrency})
+        assert [r.status for r in results] == ["succeeded"] * 3
+        assert results[0].task_id == results[2].task_id != results[1].task_id
+        assert len(sim.requests_to("/nano-banana/images")) == 2
+        clash: list[ImageGeneratorInput] = [{"id": "a", "prompt": "a green kite"}]
+        out = gen.batch(clash, return_exceptions=True)
+        assert isinstance(out[0], IdempotencyKeyMismatchError)
+        assert len(sim.requests_to("/nano-banana/images")) == 2

@@ -202,7 +202,8 @@ class Poller:
                 for box in self._watchers.get(task_id, []):
                     boxes[id(box)] = box
             for box in boxes.values():  # the round first: its event shows the tasks it ended
-                if not box.put(("round", statuses, None)):
+                own = {t: statuses[t] for t in box.task_ids if t in statuses}
+                if not box.put(("round", own, None)):
                     self._drop(box)
             for task_id, outcome in done:
                 progress = True

@@ -1,45 +1,71 @@
-"""The only module that sends: one pooled ``requests.Session``, two retry policies, timeouts,
-no redirects, capped and deadline-bound body reads, and scrubbed transport errors.
+"""The only module that sends: one pooled ``requests.Session``, two retry policies, one rate
+gate, timeouts, no redirects on API requests, capped and deadline-bound body reads, and
+scrubbed transport errors.
 
 Retry policies (``urllib3.util.Retry``; never pay twice):
 
 * the **default** adapters (``http://``, ``https://``) carry the submission's policy: retry only
-  what surely was not processed (connection refused / connect timeout, and 429 with its
-  ``Retry-After`` in seconds or HTTP-date, capped at 60 s; else exponential backoff with jitter).
-  Whatever URL falls through a prefix mismatch is therefore treated as billable;
+  what surely was not processed (connection refused / connect timeout). Whatever URL falls
+  through a prefix mismatch is therefore treated as billable;
 * only the task-read URL (``{base_url}/nano-banana/tasks``, mounted in the form ``requests``
   prepares it) gets the broad read policy: connection errors, read timeouts, dropped
-  connections, 429 and 500/502/503/504.
+  connections and 500/502/503/504.
 
-Billable safety does not depend on that mount: the submission goes out with the strict policy
-whatever the base URL's spelling (:func:`normalize_base_url` also brings it to one form). API
-requests never follow redirects (``allow_redirects=False``, ``redirect=0``): a 3xx is an answer
-that ``_core.answers`` turns into an error, and the body is never re-sent.
+A **429** is not urllib3's business any more: it is handled by the client's one
+:class:`~langchain_nanobanana._ratelimit.Gate` (one pause shared by every sender, adaptive
+submissions in flight, a token bucket; see that module for why), for both policies;
+``max_retries`` still bounds how many 429s one call tolerates before :class:`RateLimitError`.
+
+API requests never follow redirects: they are sent by the session's adapter directly, so
+``requests`` neither follows a 3xx nor builds its ``next`` request (which reads the whole 3xx
+body with no cap and raises a bare ``ValueError`` on an unparseable ``Location``). A 3xx body is
+read under the same cap and deadline as any answer, and ``_core.answers`` turns it into an
+error (on the paid POST: it may have run).
+
+What the world's HTTP sends back is read by ``_wire``: ``Accept-Encoding: identity`` is asked,
+and a body compressed anyway is decoded with the cap counting decoded bytes; the token (and
+``Bearer <token>``) is scrubbed from the body and headers before anything parses them; lone
+surrogates are replaced, so every text handed on encodes as UTF-8.
 
 The token: the ``authorization`` value is a :class:`RedactedHeader` (its ``repr`` hides it), sent
 per request to API URLs only (never stored on the session, so image hosts never see it), and a
 transport exception is never chained: the error raised carries its type and a short description
 only, so nothing reachable from it (causes, their requests, frame locals) holds the token.
+
+After ``os.fork`` (``multiprocessing``'s default start method on Linux) every live transport
+gets new connection pools in the child, so parent and child never share a socket.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import posixpath
-import random
+import os
 import time
-from itertools import takewhile
+import weakref
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, MaxRetryError, NewConnectionError
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from langchain_nanobanana._core.answers import Answer
+from langchain_nanobanana._adapters import (
+    RETRY_AFTER_CAP,
+    RedactedHeader,
+    _policies,
+    _PoolAdapter,
+)
+from langchain_nanobanana._baseurl import is_loopback_host, normalize_base_url, origin
+from langchain_nanobanana._core.answers import Answer, parse_retry_after
+from langchain_nanobanana._ratelimit import Gate
+from langchain_nanobanana._wire import (
+    BodyReadError,
+    clean_surrogates,
+    iter_body,
+    read_body,
+    scrub,
+    scrub_headers,
+)
 from langchain_nanobanana.errors import (
     APIConnectionError,
     NanoBananaError,
@@ -48,194 +74,25 @@ from langchain_nanobanana.errors import (
 )
 
 __all__ = [
+    "RETRY_AFTER_CAP",
     "SUBMIT_PATH",
     "TASKS_PATH",
     "RedactedHeader",
     "ResponseTooLargeError",
     "Transport",
+    "_PoolAdapter",
+    "_policies",
     "is_loopback_host",
     "normalize_base_url",
+    "read_body",
 ]
 
 logger = logging.getLogger(__name__)
 
 SUBMIT_PATH = "/nano-banana/images"
 TASKS_PATH = "/nano-banana/tasks"
-RETRY_AFTER_CAP = 60.0
-"""Seconds: a longer ``Retry-After`` is waited only this long (urllib3's default is 6 hours)."""
 _CONNECT_TIMEOUT = 10.0
-_CHUNK = 64 * 1024
-
-
-class RedactedHeader(str):
-    """A header value (``Bearer <token>``) whose ``repr`` never shows the token.
-
-    It is a ``str`` (``requests`` and ``http.client`` send it unchanged); anything that shows
-    objects with ``repr`` — dict and header reprs, ``traceback`` with ``capture_locals=True``,
-    debuggers, rich tracebacks — sees ``'Bearer <redacted>'``.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "'Bearer <redacted>'"
-
-
-class _Backoff(Retry):
-    """``Retry`` whose backoff starts at the first retry, survives a bad ``Retry-After`` and caps
-    it at :data:`RETRY_AFTER_CAP` (without urllib3 2.6's ``retry_after_max``).
-
-    The n-th consecutive retry waits ``backoff_factor * 2**(n-1)`` plus up to ``backoff_jitter``
-    seconds (capped at ``backoff_max``).
-    """
-
-    retry_after_cap: float = RETRY_AFTER_CAP
-
-    def new(self, **kw: Any) -> _Backoff:
-        new = super().new(**kw)
-        new.retry_after_cap = self.retry_after_cap
-        return new
-
-    def get_backoff_time(self) -> float:
-        errors = len(list(takewhile(lambda h: h.redirect_location is None, reversed(self.history))))
-        if errors == 0:
-            return 0.0
-        jitter = random.random() * self.backoff_jitter  # noqa: S311 - jitter, not crypto
-        value = self.backoff_factor * 2 ** (errors - 1) + jitter
-        return float(max(0.0, min(self.backoff_max, value)))
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        try:
-            value = super().get_retry_after(response)
-        except (InvalidHeader, ValueError, OverflowError):
-            return None
-        return None if value is None else min(value, self.retry_after_cap)
-
-
-class _Retry429Only(_Backoff):
-    """The submission's policy: ``Retry-After`` counts only for 429 (a 503 may have run)."""
-
-    RETRY_AFTER_STATUS_CODES = frozenset({429})
-
-
-def _policies(
-    max_retries: int, backoff_factor: float, retry_after_cap: float
-) -> tuple[Retry, Retry]:
-    common: dict[str, Any] = {
-        "total": max_retries,
-        "connect": max_retries,
-        "status": max_retries,
-        "redirect": 0,
-        "raise_on_redirect": False,
-        "raise_on_status": False,
-        "allowed_methods": frozenset({"POST", "GET", "HEAD"}),
-        "backoff_factor": backoff_factor,
-        "backoff_jitter": backoff_factor / 2,
-    }
-    submit = _Retry429Only(read=0, other=0, status_forcelist={429}, **common)
-    read = _Backoff(
-        read=max_retries, other=max_retries, status_forcelist={429, 500, 502, 503, 504}, **common
-    )
-    for policy in (submit, read):
-        policy.retry_after_cap = retry_after_cap
-    return submit, read
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _fail(base_url: str, why: str) -> ValueError:
-    shown = _without_userinfo(base_url)
-    return ValueError(
-        f"base_url={shown!r} is not allowed: {why}. Use an absolute https:// URL such as "
-        "'https://api.acedata.cloud' or 'https://api.xhuoapi.ai/v1'"
-    )
-
-
-def _without_userinfo(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable>"
-    if "@" not in parts.netloc:
-        return url[:200]
-    return urlunsplit(parts._replace(netloc="<userinfo>@" + parts.netloc.rsplit("@", 1)[1]))[:200]
-
-
-def normalize_base_url(base_url: str) -> str:
-    """Validate ``base_url`` and bring it to the one form ``requests`` sends.
-
-    Lower-cases scheme and host, encodes an IDN host with IDNA, drops a default port, resolves
-    ``.``/``..`` segments (RFC 3986 5.2.4), re-encodes the path (``%7E`` -> ``~``; whitespace
-    is refused), drops an empty query (``…?``) and the trailing slash. A path prefix such as
-    ``/v1`` (seed 003's mirror) is kept.
-
-    Raises:
-        ValueError: Not an absolute http(s) URL with a host; userinfo (``user:pass@``: it would
-            replace the Bearer token and leak the password); a query or fragment; plain
-            ``http://`` to a host that is not loopback (the token never travels in clear text).
-            The message never repeats a password.
-
-    """
-    if not isinstance(base_url, str):
-        raise ValueError(f"base_url must be a str, got {type(base_url).__name__}")
-    raw = base_url.strip()
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        raise _fail(raw, "it is not a valid URL") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(raw, "it is not an absolute http(s) URL with a host")
-    if "@" in parts.netloc:
-        raise _fail(raw, "it carries user:password@ (the token is sent as a Bearer header)")
-    if parts.query or parts.fragment:
-        raise _fail(raw, "it must not carry a query or a fragment")
-    host = parts.hostname
-    if any(c.isspace() or ord(c) < 32 for c in raw):
-        raise _fail(raw, "it contains whitespace or control characters")
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
-    except UnicodeError:
-        raise _fail(raw, "its host is not a valid domain name") from None
-    if scheme == "http" and not is_loopback_host(host):
-        raise _fail(
-            raw,
-            "plain http:// would send the API token in clear text (http:// is "
-            "accepted only for loopback hosts such as the simulator on 127.0.0.1)",
-        )
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != {"http": 80, "https": 443}[scheme]:
-        netloc += f":{port}"
-    path = posixpath.normpath("/" + unquote(parts.path)) if parts.path else ""
-    path = "" if path in ("/", "//") else quote(path.replace("//", "/"), safe="/:@!$&'()*+,;=-._~")
-    return urlunsplit((scheme, netloc, path.rstrip("/"), "", ""))
-
-
-class _PoolAdapter(HTTPAdapter):
-    """``HTTPAdapter`` whose connection pools can grow after mounting (never shrink)."""
-
-    def grow(self, pool_maxsize: int) -> None:
-        """Keep up to ``pool_maxsize`` connections per host from now on (one attribute swap:
-        requests in flight finish on the old pools). The retry policy is kept.
-        """
-        if pool_maxsize > getattr(self, "_pool_maxsize", DEFAULT_POOLSIZE):
-            self._pool_maxsize = pool_maxsize
-            self.init_poolmanager(
-                getattr(self, "_pool_connections", DEFAULT_POOLSIZE),
-                pool_maxsize,
-                block=getattr(self, "_pool_block", False),
-            )
+_MAX_DOWNLOAD_REDIRECTS = 5
 
 
 def _surely_not_sent(exc: BaseException) -> bool:
@@ -248,21 +105,31 @@ def _surely_not_sent(exc: BaseException) -> bool:
     return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+_LIVE: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Give every live transport of this (child) process new pools and a fresh gate lock."""
+    for transport in list(_LIVE):
+        transport.renew_pools()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Transport:
-    """One pooled session with the two policies, for one normalised base URL.
+    """One pooled session with the two policies and the rate gate, for one normalised base URL.
 
     Args:
         base_url: From :func:`normalize_base_url`.
-        max_retries: Bound of both policies (int >= 0).
-        backoff_factor: Seconds; see :class:`_Backoff`.
+        max_retries: Bound of both policies, and of the 429s one call tolerates (int >= 0).
+        backoff_factor: Seconds; see :class:`_Backoff` (and the gate's pause without
+            ``Retry-After``).
         pool_maxsize: Connections kept per host.
         session: A session to configure (mounted on; closed by :meth:`close` only when None).
         retry_after_cap: Seconds; the longest ``Retry-After`` honoured (default 60).
+        rate_limit: API requests per second of the account when known (see ``_ratelimit``).
 
     """
 
@@ -275,11 +142,15 @@ class Transport:
         pool_maxsize: int,
         session: requests.Session | None = None,
         retry_after_cap: float = RETRY_AFTER_CAP,
+        rate_limit: float | None = None,
     ) -> None:
         self.base_url = base_url
         self.submit_url = base_url + SUBMIT_PATH
         self.tasks_url = requests.Request("POST", base_url + TASKS_PATH).prepare().url or ""
         self.pool_maxsize = pool_maxsize
+        self.max_retries = max_retries
+        self.retry_after_cap = retry_after_cap
+        self.gate = Gate(rate_limit, backoff_factor=backoff_factor, retry_after_cap=retry_after_cap)
         self._owns_session = session is None
         self.session = session or requests.Session()
         submit, read = _policies(max_retries, backoff_factor, retry_after_cap)
@@ -288,6 +159,7 @@ class Transport:
         self.session.mount(
             self.tasks_url, _PoolAdapter(max_retries=read, pool_maxsize=pool_maxsize)
         )
+        _LIVE.add(self)
 
     def grow(self, pool_maxsize: int) -> None:
         """Keep at least ``pool_maxsize`` connections per host in every pool (never shrinks)."""
@@ -297,11 +169,22 @@ class Transport:
                 if isinstance(adapter, _PoolAdapter):
                     adapter.grow(pool_maxsize)
 
+    def renew_pools(self) -> None:
+        """New connection pools for every adapter (called in a forked child)."""
+        for adapter in list(self.session.adapters.values()):
+            if isinstance(adapter, _PoolAdapter):
+                adapter.renew()
+            elif isinstance(adapter, HTTPAdapter):  # a foreign adapter on the user's session
+                adapter.init_poolmanager(DEFAULT_POOLSIZE, DEFAULT_POOLSIZE)
+        self.gate.reset_after_fork()
+
     def close(self) -> None:
         """Close the session when this transport created it."""
+        _LIVE.discard(self)
         if self._owns_session:
             self.session.close()
 
+    # -- API requests -------------------------------------------------------------------------
     def post(
         self,
         url: str,
@@ -313,19 +196,25 @@ class Transport:
         max_bytes: int,
         task_id: str | None = None,
     ) -> Answer:
-        """POST ``payload`` as JSON to an API URL and read the whole answer.
+        """POST ``payload`` as JSON to an API URL through the gate and read the whole answer.
+
+        A 429 is reported to the gate (every sender pauses once) and the call goes again, at
+        most ``max_retries`` times; the last 429 is returned (``_core.answers`` makes it a
+        :class:`RateLimitError` with ``retry_after``).
 
         Args:
             url: :attr:`submit_url` or :attr:`tasks_url`.
             payload: JSON body.
-            authorization: The ``Bearer`` header value.
+            authorization: The ``Bearer`` header value (scrubbed from every answer).
             read_timeout: Seconds: per socket read, and the bound on reading the whole body.
             billable: The submission: a failure after sending is :class:`SubmissionUncertainError`.
-            max_bytes: Largest body read; a larger one raises :class:`ResponseTooLargeError`.
+            max_bytes: Largest body read (decoded bytes); a larger one raises
+                :class:`ResponseTooLargeError`.
             task_id: Known task, attached to errors.
 
         Returns:
-            The :class:`Answer` (any status: classification is ``_core.answers``' job).
+            The :class:`Answer` (any status: classification is ``_core.answers``' job); its body
+            and headers are decoded, scrubbed of the token and free of lone surrogates.
 
         Raises:
             APIConnectionError: Nothing was sent (refused, DNS, connect timeout), or, for a read,
@@ -334,31 +223,69 @@ class Transport:
             ResponseTooLargeError: The answer passed ``max_bytes``.
 
         """
+        secret = RedactedHeader(str(authorization)[len("Bearer ") :])  # repr hides it too
+        rate_limited = 0
+        while True:
+            ticket = self.gate.acquire(billable=billable)
+            status: int | None = None
+            retry_after: float | None = None
+            try:
+                answer = self._post_once(
+                    url,
+                    payload,
+                    authorization=authorization,
+                    secret=secret,
+                    read_timeout=read_timeout,
+                    billable=billable,
+                    max_bytes=max_bytes,
+                    task_id=task_id,
+                )
+                status = answer.status
+                if status == 429:
+                    retry_after = parse_retry_after(answer.header("retry-after"))
+            finally:
+                self.gate.release(ticket, status=status, retry_after=retry_after)
+            if status != 429 or rate_limited >= self.max_retries:
+                return answer
+            rate_limited += 1
+            logger.debug("429 on %s: attempt %d of %d", origin(url), rate_limited, self.max_retries)
+
+    def _post_once(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        *,
+        authorization: RedactedHeader,
+        secret: str,
+        read_timeout: float,
+        billable: bool,
+        max_bytes: int,
+        task_id: str | None,
+    ) -> Answer:
         headers = {
             "authorization": authorization,
             "accept": "application/json",
+            "accept-encoding": "identity",
             "content-type": "application/json",
         }
+        timeout = (min(_CONNECT_TIMEOUT, read_timeout or _CONNECT_TIMEOUT), read_timeout)
         failure: str | None = None
-        sent = True
+        sent = False
         try:
-            response = self.session.post(
-                url,
-                json=payload,
-                headers=headers,
-                timeout=(min(_CONNECT_TIMEOUT, read_timeout or _CONNECT_TIMEOUT), read_timeout),
-                stream=True,
-                allow_redirects=False,
+            prepared = self.session.prepare_request(
+                requests.Request("POST", url, json=payload, headers=headers)
             )
-        except requests.RequestException as exc:
-            failure, sent = _describe(exc), not _surely_not_sent(exc)
+            sent = True
+            response = self._send(prepared, timeout)
+        except Exception as exc:  # requests', urllib3's, ValueError, OSError: described only
+            failure, sent = _describe(exc), sent and not _surely_not_sent(exc)
         if failure is not None:  # raised outside the except block: no chained transport error
             raise self._transport_error(url, failure, sent=sent, billable=billable, task_id=task_id)
         try:
             body = read_body(
                 response, deadline=time.monotonic() + read_timeout, max_bytes=max_bytes
             )
-        except _ReadError as exc:
+        except BodyReadError as exc:
             failure = exc.args[0]
         if failure is not None:
             raise self._transport_error(
@@ -369,8 +296,25 @@ class Transport:
                 task_id=task_id,
                 answered=response.status_code,
             )
-        headers_in = {k.lower(): v for k, v in response.headers.items()}
-        return Answer(response.status_code, headers_in, body, url)
+        headers_in = scrub_headers({k.lower(): v for k, v in response.headers.items()}, secret)
+        return Answer(response.status_code, headers_in, clean_surrogates(scrub(body, secret)), url)
+
+    def _send(
+        self, prepared: requests.PreparedRequest, timeout: tuple[float, float]
+    ) -> requests.Response:
+        """Send through the adapter: no redirect is followed or prepared, no cookie kept."""
+        settings = self.session.merge_environment_settings(
+            prepared.url, {}, True, self.session.verify, self.session.cert
+        )
+        adapter = self.session.get_adapter(prepared.url or "")
+        return adapter.send(
+            prepared,
+            stream=True,
+            timeout=timeout,
+            verify=settings["verify"] if settings["verify"] is not None else True,
+            cert=settings["cert"],
+            proxies=settings["proxies"],
+        )
 
     @staticmethod
     def _transport_error(
@@ -382,7 +326,7 @@ class Transport:
         task_id: str | None,
         answered: int | None = None,
     ) -> NanoBananaError:
-        where = _origin(url)
+        where = origin(url)
         status = f" after HTTP {answered}" if answered is not None else ""
         if not sent:
             return APIConnectionError(
@@ -398,24 +342,53 @@ class Transport:
             f"Transport failure talking to {where}{status} ({failure})", task_id=task_id
         )
 
-    def get(self, url: str, *, timeout: tuple[float, float]) -> requests.Response:
-        """GET ``url`` streamed, without the token and without following redirects more than
-        ``requests`` allows for downloads (image CDNs may redirect; the token is never sent).
+    # -- downloads -------------------------------------------------------------------------------
+    def get(
+        self, url: str, *, timeout: tuple[float, float] | float, deadline: float | None = None
+    ) -> requests.Response:
+        """GET ``url`` streamed, without the token, following at most 5 redirects by hand (image
+        CDNs may redirect): a 3xx body is never read, an unparseable ``Location`` or a non-http(s)
+        target is an error, and ``deadline`` (``time.monotonic()`` seconds) bounds the hops.
 
         Raises:
             APIConnectionError: Transport failure (scrubbed: nothing chained).
+            NanoBananaError: A bad or endless redirect.
 
         """
         failure: str | None = None
-        try:
-            return self.session.get(url, stream=True, timeout=timeout)
-        except requests.RequestException as exc:
-            failure = _describe(exc)
-        raise APIConnectionError(f"Download from {_origin(url)} failed ({failure})")
+        for _hop in range(_MAX_DOWNLOAD_REDIRECTS + 1):
+            if deadline is not None and time.monotonic() > deadline:
+                raise APIConnectionError(f"Download from {origin(url)} ran out of time")
+            try:
+                prepared = self.session.prepare_request(requests.Request("GET", url))
+                response = self._send(prepared, _pair(timeout))
+            except Exception as exc:
+                failure = _describe(exc)
+            if failure is not None:
+                raise APIConnectionError(f"Download from {origin(url)} failed ({failure})")
+            if not response.is_redirect:
+                return response
+            location = response.headers.get("location", "")
+            response.close()  # the 3xx body is never read
+            try:
+                url = urljoin(url, location)
+                scheme, host = urlsplit(url).scheme.lower(), urlsplit(url).hostname
+            except ValueError:
+                scheme, host = "", None
+            if scheme not in ("http", "https") or not host:
+                raise NanoBananaError(
+                    f"Download redirected to an unusable Location {location[:120]!r}"
+                )
+        raise NanoBananaError(f"Download from {origin(url)}: more than 5 redirects")
+
+    @staticmethod
+    def iter_download(response: requests.Response, *, deadline: float, max_bytes: int) -> Any:
+        """The decoded body of a download, chunk by chunk (see ``_wire.iter_body``)."""
+        return iter_body(response, deadline=deadline, max_bytes=max_bytes, what="download")
 
 
-class _ReadError(Exception):
-    """Internal: the body could not be read (message only)."""
+def _pair(timeout: tuple[float, float] | float) -> tuple[float, float]:
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
 
 
 def _describe(exc: BaseException) -> str:
@@ -425,51 +398,3 @@ def _describe(exc: BaseException) -> str:
         reason = reason.reason
     text = str(reason) if not isinstance(reason, BaseException) else type(reason).__name__
     return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
-
-
-def read_body(response: requests.Response, *, deadline: float, max_bytes: int) -> bytes:
-    """Read a streamed body whole, within ``deadline`` (``time.monotonic``) and ``max_bytes``.
-
-    ``read1`` returns whatever has arrived, so a slow-drip answer cannot stretch the read past
-    the deadline (a plain ``read(n)`` waits for ``n`` bytes). The response is always closed.
-
-    Raises:
-        ResponseTooLargeError: Over ``max_bytes`` (``Content-Length`` checked first).
-        _ReadError: Truncated, dropped, or past the deadline.
-
-    """
-    raw = response.raw
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_bytes:
-            raise ResponseTooLargeError(
-                f"answer of {length} bytes is over {max_bytes}",
-                status_code=response.status_code,
-                limit=max_bytes,
-            )
-        read = getattr(raw, "read1", None) or raw.read
-        while True:
-            if time.monotonic() > deadline:
-                raise _ReadError(f"answer still arriving after its deadline ({size} bytes read)")
-            chunk = read(_CHUNK)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_bytes:
-                raise ResponseTooLargeError(
-                    f"answer is over {max_bytes} bytes",
-                    status_code=response.status_code,
-                    limit=max_bytes,
-                )
-    except (requests.RequestException, OSError, ValueError) as exc:
-        raise _ReadError(f"truncated answer ({type(exc).__name__})") from None
-    except Exception as exc:  # urllib3's ProtocolError / IncompleteRead are not RequestException
-        if isinstance(exc, (ResponseTooLargeError, _ReadError)):
-            raise
-        raise _ReadError(f"truncated answer ({type(exc).__name__})") from None
-    finally:
-        response.close()
-    return b"".join(chunks)

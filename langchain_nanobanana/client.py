@@ -28,6 +28,7 @@ from langchain_nanobanana._core import answers
 from langchain_nanobanana._core.polling import BATCH_CHUNK, Outcome, chunked
 from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, ImageInput
 from langchain_nanobanana._poller import Poller, aiter_outcomes, iter_outcomes
+from langchain_nanobanana._ratelimit import check_rate_limit
 from langchain_nanobanana._request import build_request
 from langchain_nanobanana._transport import RedactedHeader, Transport
 from langchain_nanobanana._transport import normalize_base_url as _normalize
@@ -119,9 +120,17 @@ class NanoBananaClient:
         journal: A write-ahead journal (a SQLite path, or a :class:`~langchain_nanobanana.journal.
             Journal`) that makes ``idempotency_key=`` submissions resumable: the same key never
             pays twice (see ``langchain_nanobanana.journal``). Default: none.
+        rate_limit: API requests per second the account allows (submissions and task reads
+            together), when known: a token bucket paces every sender of this client 2 % below
+            it. Default ``None``: no fixed pace; the client learns one from the first 429.
+            Either way every sender of the client shares one gate: a 429 pauses all of them
+            once (``Retry-After``) and halves the submissions in flight, which grow back by one
+            per second without a 429; ``max_retries`` bounds the 429s one call tolerates, then
+            :class:`RateLimitError`. See ``langchain_nanobanana._ratelimit``.
 
     Raises:
-        ValueError: A bad ``base_url`` or ``mode``; a negative, NaN or infinite number.
+        ValueError: A bad ``base_url`` or ``mode``; a negative, NaN or infinite number; a
+            ``rate_limit`` that is not a finite number > 0 (``0``, negative, NaN, inf, a bool).
 
     Thread- and task-safe: one session, one poller thread shared by every waiter.
 
@@ -143,6 +152,7 @@ class NanoBananaClient:
         session: requests.Session | None = None,
         pool_maxsize: int = 10,
         journal: str | os.PathLike[str] | Journal | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         token = api_token if api_token is not None else os.environ.get(ENV_TOKEN)
         self._token: SecretStr | None = (
@@ -166,7 +176,9 @@ class NanoBananaClient:
             backoff_factor=backoff_factor,
             pool_maxsize=pool_maxsize,
             session=session,
+            rate_limit=check_rate_limit(rate_limit),
         )
+        self.rate_limit: float | None = self._transport.gate.rate_limit
         self._poller = Poller(
             self._read_round, interval=poll_interval, max_interval=max_poll_interval
         )

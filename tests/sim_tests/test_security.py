@@ -368,7 +368,8 @@ def test_token_absent_from_logs_even_at_debug(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # urllib3 logs every request line at DEBUG
     client = fast_client(sim)
-    sim.inject_fault("429", count=2, path=SUBMIT)  # urllib3: "Retry: <url>"
+    sim.inject_fault("429", count=2, path=SUBMIT)  # the gate: one pause, INFO
+    sim.inject_fault("503", count=1, path=TASKS)  # urllib3: "Retry: <url>"
     sim.inject_fault("drop", count=2, path=TASKS)  # urllib3: "Retrying (...) after ..."
     client.generate("a kite")
     with pytest.raises(AuthenticationError):

@@ -140,20 +140,27 @@ def _retry(session: requests.Session, url: str) -> Retry:
     return retry
 
 
+def _strict(retry: Retry) -> bool:
+    """The submission's policy: no status retried, no read retried."""
+    return not retry.status_forcelist and retry.read == 0
+
+
 @pytest.mark.parametrize("base", ["https://api.acedata.cloud", "https://api.xhuoapi.ai/v1"])
 def test_only_the_tasks_url_gets_the_read_policy(base: str) -> None:
     transport = Transport(base, max_retries=3, backoff_factor=0.5, pool_maxsize=4)
     submit = _retry(transport.session, transport.submit_url)
     tasks = _retry(transport.session, transport.tasks_url)
-    # The billable POST: only connect failures and 429, never a read failure nor a 5xx.
+    # The billable POST: only connect failures (a 429 is the rate gate's), never a read failure
+    # nor a 5xx.
     assert submit.total == 3 and submit.connect == 3 and submit.status == 3
     assert submit.read == 0 and submit.other == 0 and submit.redirect == 0
-    assert submit.status_forcelist == {429}
-    assert set(submit.RETRY_AFTER_STATUS_CODES) == {429}
+    assert not submit.status_forcelist
+    assert not submit.RETRY_AFTER_STATUS_CODES  # urllib3 never sleeps on a 429 per sender
     assert submit.raise_on_status is False and submit.raise_on_redirect is False
     assert getattr(submit, "retry_after_cap", None) == RETRY_AFTER_CAP == 60
     # The idempotent read: broad retries.
-    assert tasks.read == 3 and tasks.status_forcelist == {429, 500, 502, 503, 504}
+    assert tasks.read == 3 and tasks.status_forcelist == {500, 502, 503, 504}
+    assert set(tasks.RETRY_AFTER_STATUS_CODES) == {503}
     assert "POST" in (tasks.allowed_methods or ()) and tasks.redirect == 0
     # Whatever falls through the tasks URL mount (another spelling of the submission URL, image
     # hosts, a mistyped prefix) gets the strict policy: billable safety never hangs on matching.
@@ -165,7 +172,7 @@ def test_only_the_tasks_url_gets_the_read_policy(base: str) -> None:
         "https://platform.cdn.acedata.cloud/nanobanana/x.png",
         "http://127.0.0.1:1" + TASKS_PATH,
     ):
-        assert _retry(transport.session, url).status_forcelist == {429}, url
+        assert _strict(_retry(transport.session, url)), url
     assert "authorization" not in {k.lower() for k in transport.session.headers}
     transport.close()
 
@@ -188,7 +195,7 @@ def test_a_given_session_is_configured_not_closed() -> None:
             session=session,
         )
         assert transport.session is session
-        assert _retry(session, transport.submit_url).status_forcelist == {429}
+        assert _strict(_retry(session, transport.submit_url))
         transport.close()
         assert session.adapters  # still usable: the caller closes it
 
@@ -200,7 +207,7 @@ def test_grow_keeps_each_policy() -> None:
     transport.grow(16)
     transport.grow(4)  # never shrinks
     assert transport.pool_maxsize == 16
-    assert _retry(transport.session, transport.submit_url).status_forcelist == {429}
+    assert _strict(_retry(transport.session, transport.submit_url))
     assert _retry(transport.session, transport.tasks_url).read == 2
     transport.close()
 

@@ -117,6 +117,7 @@ def download_image(
     max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     timeout: tuple[float, float] = (10.0, 60.0),
     chunk_size: int = 64 * 1024,
+    max_time: float | None = None,
 ) -> Path:
     """Stream one image from an http(s) URL into ``directory`` (created with parents).
 
@@ -134,7 +135,10 @@ def download_image(
         max_bytes: Cap on the body in bytes (default 64 MiB); a larger ``Content-Length`` is refused
             before reading, and the stream is aborted once the running total passes it.
         timeout: Seconds, ``(connect, read)`` or one number, per socket operation.
-        chunk_size: Bytes per read (default 64 KiB).
+        chunk_size: Bytes per read (default 64 KiB; kept for compatibility, reads take what
+            has arrived).
+        max_time: Seconds the whole download may take, redirects and body included (default:
+            the read timeout): a CDN that drips bytes cannot hold the caller longer.
 
     Returns:
         The path of the saved file.
@@ -142,10 +146,16 @@ def download_image(
     Raises:
         InvalidImageError: Not an http(s) URL; ``Content-Type`` neither ``image/*`` nor
             ``application/octet-stream`` (or absent); or the body's magic bytes are not an image.
-        NanoBananaError: Network error, non-2xx status (named, with the URL), body > ``max_bytes``.
+        NanoBananaError: Network error, non-2xx status (named, with the URL), body > ``max_bytes``,
+            past ``max_time``, a redirect to an unusable ``Location``.
 
     """
+    import time
+
     import requests
+
+    from langchain_nanobanana._wire import BodyReadError
+    from langchain_nanobanana.errors import ResponseTooLargeError
 
     head = url[:8].lower() if isinstance(url, str) else ""
     problem = http_url_problem(url) if head.startswith(("http://", "https://")) else "not http(s)"
@@ -154,7 +164,9 @@ def download_image(
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     where = f"Download of {shorten(url, 120)}"
-    response = transport.get(url, timeout=timeout)
+    read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
+    deadline = time.monotonic() + (max_time if max_time is not None else read_timeout)
+    response = transport.get(url, timeout=timeout, deadline=deadline)
     with response:
         if not 200 <= response.status_code < 300:
             raise NanoBananaError(f"{where} failed: HTTP {response.status_code}")
@@ -166,11 +178,14 @@ def download_image(
             raise NanoBananaError(f"{where} refused: {length} bytes, over max_bytes={max_bytes}")
         fd, tmp = tempfile.mkstemp(dir=target, prefix=f".nanobanana-{os.getpid()}-", suffix=".part")
         try:
-            mime = _stream_to(fd, response.iter_content(chunk_size), max_bytes, where)
+            chunks = transport.iter_download(response, deadline=deadline, max_bytes=max_bytes + 1)
+            mime = _stream_to(fd, chunks, max_bytes, where)
             os.chmod(tmp, 0o644)
             return _publish(tmp, target, _target_name(filename, url, mime))
-        except requests.RequestException as exc:
-            failure = f"{where} failed: {type(exc).__name__}"
+        except (requests.RequestException, BodyReadError) as exc:
+            failure = f"{where} failed: {exc.args[0] if exc.args else type(exc).__name__}"
+        except ResponseTooLargeError:
+            failure = f"{where} aborted: body passed max_bytes={max_bytes}"
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -1,6 +1,7 @@
 """Run the simulator standalone: ``python -m langchain_nanobanana.testing [options]``.
 
-Prints the base URL (with ``--path-prefix`` when given) and the token (and the environment
+Prints the address it is bound to (``--host``, e.g. ``0.0.0.0``), the base URL to use from this
+machine (with ``--path-prefix`` when given) and the token (and the environment
 variables to point the package at it), then serves until Ctrl-C. ``--help`` lists every option.
 """
 
@@ -87,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.start()
     try:  # a Ctrl-C while printing stops the server too
         base_url = server.base_url + prefix
-        print(f"Nano Banana simulator listening on {base_url}")
+        bound = server.bound_address
+        if bound == server.base_url:
+            print(f"Nano Banana simulator listening on {base_url}")
+        else:  # a wildcard bind: say so, and end with a URL this machine can use
+            print(f"Nano Banana simulator listening on {bound} (every interface); use {base_url}")
         print(f"token: {server.token if server.token is not None else '(any token accepted)'}")
         print(f"  export ACEDATACLOUD_API_BASE_URL={base_url}")
         if server.token is not None:

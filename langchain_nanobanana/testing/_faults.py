@@ -7,9 +7,11 @@ dropped answers.
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from langchain_nanobanana.testing._responses import (
     HTML_500,
@@ -25,7 +27,7 @@ from langchain_nanobanana.testing._state import Fault
 if TYPE_CHECKING:
     from langchain_nanobanana.testing._handler import Handler
 
-__all__ = ["DRIP_GAP", "raw_answer", "serve_fault"]
+__all__ = ["DRIP_GAP", "gzipped", "raw_answer", "serve_fault"]
 
 DRIP_GAP = 0.1
 """Target seconds between two pieces of a ``slow`` answer (never above 0.2 s once padded)."""
@@ -38,6 +40,39 @@ def _seconds(value: str | None, default: float) -> float:
         return max(0.0, float(value)) if value else default
     except ValueError:  # an HTTP-date: use the default
         return default
+
+
+def gzipped(resp: Response) -> Response:
+    """``resp`` with its body gzip-compressed and ``Content-Encoding: gzip`` (what a compressing
+    proxy sends).
+    """
+    headers = {**resp.headers, "Content-Encoding": "gzip"}
+    return Response(resp.status, gzip.compress(resp.body), resp.content_type, headers)
+
+
+def _with_surrogates(value: Any) -> Any:
+    """``value`` with a lone surrogate (U+D800) appended to every ``prompt`` string."""
+    if isinstance(value, dict):
+        return {
+            k: v + "\ud800" if k == "prompt" and isinstance(v, str) else _with_surrogates(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_with_surrogates(v) for v in value]
+    return value
+
+
+def _echo(handler: Handler, status: int) -> Response:
+    """An error page of a debugging proxy that echoes the request headers (the token too)."""
+    seen = {k: v for k, v in handler.headers.items()}
+    auth = handler.headers.get("authorization", "")
+    body = {
+        "success": False,
+        "error": {"code": "token_mismatched", "message": f"Bad request; you sent {auth}"},
+        "headers": seen,
+        "trace_id": str(uuid.uuid4()),
+    }
+    return Response(status, json.dumps(body).encode(), JSON, {"X-Echo-Authorization": auth})
 
 
 def raw_answer(handler: Handler, resp: Response) -> bytes:
@@ -140,10 +175,23 @@ def serve_fault(handler: Handler, fault: Fault, path: str, body: object, arrived
             location = {"Location": f"{fake.base_url}{handler.path}", **extra}
             status = int(kind)
             handler.write(Response(status, redirect_html(status), "text/html", location))
+        elif kind == "gzip":
+            handler.write(gzipped(resp or json_response(200, {"success": True})))
+        elif kind == "surrogates":
+            if resp is not None:
+                data = _with_surrogates(json.loads(resp.body))
+                resp = Response(resp.status, json.dumps(data).encode(), JSON, resp.headers)
+                handler.write(resp)
+        elif kind == "echo":
+            handler.write(_echo(handler, fault.status if fault.status != 200 else 400))
         elif kind == "body":
             headers = dict(fault.headers)
             ctype = next((k for k in headers if k.lower() == "content-type"), None)
             content_type = headers.pop(ctype) if ctype is not None else JSON
-            handler.write(Response(fault.status, fault.body, content_type, headers))
+            answer = Response(fault.status, fault.body, content_type, headers)
+            if fault.retry_after:  # a dripping answer (e.g. a 3xx whose body never ends)
+                _drip(handler, answer, _seconds(fault.retry_after, 10.0))
+            else:
+                handler.write(answer)
         else:  # drop: close without answering
             handler.close_connection = True

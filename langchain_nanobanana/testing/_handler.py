@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from langchain_nanobanana.testing._faults import serve_fault
+from langchain_nanobanana.testing._faults import gzipped, serve_fault
 from langchain_nanobanana.testing._png import make_png, padded_png, padded_size
 from langchain_nanobanana.testing._responses import (
     Response,
@@ -47,7 +47,10 @@ __all__ = ["NOT_JSON", "HTTPServer", "Handler"]
 
 _FILE_RE = re.compile(r"^/files/([0-9a-f-]{36})\.png$")
 _PADDED_RE = re.compile(r"^/files/padded/(\d{1,10})\.png$")
-_MAX_PADDED = 2 * 2**30
+_MAX_PADDED = 128 * 2**20
+"""Largest ``/files/padded/<n>.png`` served: the files are unauthenticated (a CDN stand-in), so a
+stranger must not make the simulator allocate gigabytes (128 MiB is twice the client's default
+download cap)."""
 _API_PATHS = ("/nano-banana/images", "/nano-banana/tasks")
 
 NOT_JSON: object = object()
@@ -173,7 +176,14 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def write(self, resp: Response, *, truncate: bool = False) -> None:
-        """Send ``resp``; with ``truncate`` only half the body, then close the connection."""
+        """Send ``resp``; with ``truncate`` only half the body, then close the connection.
+
+        With the ``compress`` knob, a body is gzipped when the request accepts ``gzip``.
+        """
+        accepts = self.headers.get("accept-encoding", "").lower()
+        encoded = any(k.lower() == "content-encoding" for k in resp.headers)
+        if self.fake.compress and resp.body and "gzip" in accepts and not encoded:
+            resp = gzipped(resp)
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(resp.body)))

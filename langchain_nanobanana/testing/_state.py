@@ -33,6 +33,7 @@ __all__ = [
 FAULT_KINDS = frozenset(
     {"400", "429", "429_lower", "500", "502", "503", "html", "malformed", "truncated", "drop"}
     | {"timeout", "slow", "body", "301", "302", "307", "308"}
+    | {"gzip", "echo", "surrogates"}
 )
 """Every ``kind`` accepted by ``FakeNanoBananaServer.inject_fault``."""
 

@@ -37,9 +37,9 @@ class FakeNanoBananaServer:
 
     Use as a context manager (``with FakeNanoBananaServer() as sim: sim.base_url``) or call
     :meth:`start` / :meth:`stop`. The knobs ``token``, ``submit_latency``, ``task_duration``,
-    ``rate_limit``, ``callback_timeout``, ``path_prefix``, ``record_padding``, ``state_words``
-    and ``error_shape`` are plain attributes read at request time. Fidelity (what is documented,
-    what is the simulator's choice): ``docs/simulator.md``.
+    ``rate_limit``, ``callback_timeout``, ``path_prefix``, ``record_padding``, ``state_words``,
+    ``error_shape`` and ``compress`` are plain attributes read at request time. Fidelity (what is
+    documented, what is the simulator's choice): ``docs/simulator.md``.
 
     Args:
         token: the accepted bearer token; ``None`` accepts any or no token.
@@ -64,6 +64,9 @@ class FakeNanoBananaServer:
             answers, failed task responses, failure callbacks): ``"object"`` (documented
             ``{"code", "message"}``), ``"string"`` (the bare message), ``"null"`` or ``"missing"``
             (no key) -- the vendor SDK tolerates all four (SPEC Part 1 "Errors").
+        compress: gzip every answer whose request accepts ``gzip`` (``Accept-Encoding``), like a
+            compressing proxy in front of the API (``requests`` asks for ``gzip, deflate`` by
+            default). ``False`` (default): never.
 
     """
 
@@ -81,6 +84,7 @@ class FakeNanoBananaServer:
         record_padding: int = 0,
         state_words: bool = False,
         error_shape: ErrorShape = "object",
+        compress: bool = False,
     ) -> None:
         if error_shape not in ERROR_SHAPES:
             raise ValueError(f"error_shape={error_shape!r}; expected one of {ERROR_SHAPES}")
@@ -97,6 +101,7 @@ class FakeNanoBananaServer:
         self.record_padding = record_padding
         self.state_words = state_words
         self.error_shape: ErrorShape = error_shape
+        self.compress = compress
         self._state = SimState(options=self._record_options)
         self._callbacks = CallbackDispatcher(self._state, lambda: self.callback_timeout)
         self._stopping = threading.Event()
@@ -147,6 +152,17 @@ class FakeNanoBananaServer:
         if self._base_url is None:
             raise RuntimeError("FakeNanoBananaServer is not started")
         return self._base_url
+
+    @property
+    def bound_address(self) -> str:
+        """``"http://HOST:PORT"`` with the host actually bound (``0.0.0.0``, ``::``, an
+        interface address), unlike :attr:`base_url`, which names a host a local client can
+        reach (``127.0.0.1`` for a wildcard bind). Raises ``RuntimeError`` before start.
+        """
+        if self._httpd is None:
+            raise RuntimeError("FakeNanoBananaServer is not started")
+        host, port = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def api_base_url(self) -> str:
@@ -248,10 +264,22 @@ class FakeNanoBananaServer:
           ``Content-Type`` is ``application/json`` unless ``headers`` names one. For odd-typed
           answers: a record without ``id``, ``data[0].prompt`` an int, ``error`` as a string,
           ``{"success": false, "error": {"code": "invalid_token"}}`` on a 200, ...
+          A 3xx with an unparseable ``Location`` (``headers={"Location": "http://[::1"}``), a
+          gzip bomb (``headers={"Content-Encoding": "gzip"}``) and lone surrogates
+          (a JSON escape of U+D800) are ``body`` faults too.
+          With ``retry_after`` the ``body`` answer drips over that many seconds (like ``slow``).
+        - ``"gzip"``: the normal answer gzip-compressed with ``Content-Encoding: gzip``, whatever
+          the request's ``Accept-Encoding`` (a compressing proxy that ignores it).
+        - ``"surrogates"``: the normal answer with a lone surrogate escape (backslash-u-D800)
+          appended to every ``prompt`` string (valid JSON that ``json.loads`` accepts).
+        - ``"echo"``: an error answer (``status``, default 400, ``token_mismatched``) that echoes
+          the request headers, ``Authorization`` included, in ``error.message``, a ``headers``
+          object and an ``X-Echo-Authorization`` header (a debugging proxy's error page).
 
         ``create_task`` (default ``True``) applies to ``malformed``, ``truncated``, ``drop``,
-        the redirects and ``body``: the request is processed first (a valid submission creates
-        its task: it ran and was billed) and the fault replaces only the answer. 429/5xx/html
+        the redirects, ``body``, ``gzip``, ``surrogates`` and ``echo``: the request is processed
+        first (a valid submission creates its task: it ran and was billed) and the fault replaces
+        only the answer. 429/5xx/html
         faults never process the request; ``timeout``/``slow`` always do.
 
         Args:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
@@ -67,6 +68,17 @@ def _positive(kind: Callable[[str], Any], *, allow_zero: bool = False) -> Callab
         return value
 
     return check
+
+
+def _rate(text: str) -> float:
+    """``--rate-limit``: a finite number of requests per second > 0 (else usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be finite requests per second > 0: {text}")
+    return value
 
 
 def _globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -168,6 +180,15 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         metavar="S",
         help="seconds to wait for tasks before reporting them pending (default 600)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=None,
+        metavar="R",
+        help="API requests per second your account allows (submissions and task reads "
+        "together), when known: every request is paced just below it. Default: none; the "
+        "client learns a pace from the first 429 (too_many_requests) and all rows pause once",
     )
 
 

@@ -212,6 +212,7 @@ class ClientOptions:
         token_env: Name of the environment variable holding the token (``--token-env``).
         poll_interval: First wait between poll rounds, seconds (``--poll-interval``).
         max_wait: Seconds one wait for a task lasts at most (``--max-wait``).
+        rate_limit: API requests per second of the account (``--rate-limit``), or None.
 
     """
 
@@ -219,6 +220,7 @@ class ClientOptions:
     token_env: str = ENV_TOKEN
     poll_interval: float = 1.0
     max_wait: float = 600.0
+    rate_limit: float | None = None
 
 
 def client_options(args: argparse.Namespace) -> ClientOptions:
@@ -228,6 +230,7 @@ def client_options(args: argparse.Namespace) -> ClientOptions:
         token_env=getattr(args, "token_env", None) or ENV_TOKEN,
         poll_interval=getattr(args, "poll_interval", 1.0),
         max_wait=getattr(args, "max_wait", 600.0),
+        rate_limit=getattr(args, "rate_limit", None),
     )
 
 
@@ -256,6 +259,7 @@ def make_client(
             max_poll_interval=max(options.poll_interval, 10.0),
             max_wait=options.max_wait,
             journal=journal,
+            rate_limit=options.rate_limit,
         )
     except ValueError as exc:
         raise CLIError(f"bad configuration: {exc}", EXIT_CONFIG) from None

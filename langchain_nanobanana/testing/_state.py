@@ -206,6 +206,7 @@ class SimState:
     files: dict[str, FileSpec] = field(default_factory=dict)
     callbacks_sent: list[dict[str, Any]] = field(default_factory=list)
     connections_accepted: int = 0
+    rate_limited: int = 0
     _window: deque[float] = field(default_factory=deque)
     account: dict[str, str] = field(
         default_factory=lambda: {
@@ -255,6 +256,7 @@ class SimState:
             while self._window and self._window[0] <= now_mono - 1.0:
                 self._window.popleft()
             if len(self._window) >= rate_limit:
+                self.rate_limited += 1
                 return False
             self._window.append(now_mono)
             return True

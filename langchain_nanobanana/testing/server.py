@@ -205,6 +205,14 @@ class FakeNanoBananaServer:
             return self._state.connections_accepted
 
     @property
+    def rate_limited(self) -> int:
+        """Number of API requests the ``rate_limit`` knob answered ``429`` so far (injected
+        ``429`` faults not included).
+        """
+        with self._state.lock:
+            return self._state.rate_limited
+
+    @property
     def internal_errors(self) -> list[str]:
         """Exceptions a handler or the callback thread caught and survived (simulator bugs).
 

@@ -58,6 +58,11 @@ def _serve(conn: Connection, token: str) -> None:
                 conn.send(len(sim.requests_to(args[0])))
             elif command == "connections":
                 conn.send(sim.connections_accepted)
+            elif command == "span":
+                times = [r.time for r in sim.requests if r.path.startswith("/nano-banana/")]
+                conn.send(max(times) - min(times) if times else 0.0)
+            elif command == "rate_limited":
+                conn.send(sim.rate_limited)
             elif command == "clear":
                 sim.clear_requests()
                 conn.send(None)
@@ -110,6 +115,14 @@ class SimProcess:
     def connections(self) -> int:
         """TCP connections accepted since start."""
         return int(self._call("connections"))
+
+    def span(self) -> float:
+        """Seconds from the first to the last API request received (simulator clock)."""
+        return float(self._call("span"))
+
+    def rate_limited(self) -> int:
+        """API requests the simulator's ``rate_limit`` answered 429 since start."""
+        return int(self._call("rate_limited"))
 
     def clear(self) -> None:
         """Forget the request log."""

@@ -14,9 +14,11 @@ the executor, tool calls, ``batch``, command-line rows) passes the client's one 
   ``window`` (1 s) without a 429, and once back at the peak it had (which never exceeds the
   caller's ``max_concurrency`` / ``--concurrency``: they bound their own senders) the limit is
   lifted. Reads are never held by this limit (they are what lets tasks finish);
-* **a token bucket of API requests per second** (submissions and reads together), capacity 1,
-  so a 1-second sliding-window limit on the server is never crossed by a burst. With
-  ``rate_limit=R`` (the account's limit, known) the bucket runs at ``R * MARGIN`` (2 % below R:
+* **a token bucket of API requests per second** (submissions and reads together), capacity 1
+  (virtual scheduling: each sender reserves the next free slot, ``1 / rate`` seconds after the
+  previous one), so a 1-second sliding-window limit on the server is never crossed by a burst:
+  at most ``R * MARGIN + 1`` requests in any second. With
+  ``rate_limit=R`` (the account's limit, known) the bucket runs at ``R * MARGIN`` (3 % below R:
   the jitter between our clock and the server's window). Without it the bucket is off until
   the first 429; then it is *learned*: set to the rate of answers accepted during the last
   second (the server's limit, as seen) times ``MARGIN``; a learned rate grows by 1 request/s
@@ -47,8 +49,10 @@ __all__ = ["MARGIN", "Gate", "Ticket", "check_rate_limit"]
 
 logger = logging.getLogger(__name__)
 
-MARGIN = 0.98
-"""The bucket runs this much below the known or learned limit (clock jitter vs the window)."""
+MARGIN = 0.97
+"""The bucket runs this much below the known or learned limit: requests reserved 1/rate apart
+reach the server with a jitter of a few milliseconds (threads wake up late on a busy machine),
+and a 1-second window counts arrivals."""
 PROBE_FACTOR = 30.0
 """Quiet time, in pauses, before a learned rate grows by one request per second."""
 

@@ -121,7 +121,7 @@ class NanoBananaClient:
             Journal`) that makes ``idempotency_key=`` submissions resumable: the same key never
             pays twice (see ``langchain_nanobanana.journal``). Default: none.
         rate_limit: API requests per second the account allows (submissions and task reads
-            together), when known: a token bucket paces every sender of this client 2 % below
+            together), when known: a token bucket paces every sender of this client 3 % below
             it. Default ``None``: no fixed pace; the client learns one from the first 429.
             Either way every sender of the client shares one gate: a 429 pauses all of them
             once (``Retry-After``) and halves the submissions in flight, which grow back by one

@@ -36,6 +36,7 @@ from _sim import SimProcess
 
 from langchain_nanobanana import NanoBananaClient, NanoBananaImageGenerator
 from langchain_nanobanana._transport import SUBMIT_PATH, TASKS_PATH
+from langchain_nanobanana.runnables import ImageGeneratorInput
 
 TOKEN = "bench-token"
 
@@ -118,7 +119,7 @@ def run_batch(args: argparse.Namespace, rate_limit: float | None) -> dict[str, A
     with _sim(args.limit, args.task_duration) as sim:
         client = NanoBananaClient(TOKEN, base_url=sim.base_url, rate_limit=rate_limit)
         generator = NanoBananaImageGenerator(client=client)
-        prompts = [f"prompt {i}" for i in range(args.rows)]
+        prompts: list[ImageGeneratorInput] = [f"prompt {i}" for i in range(args.rows)]
         start = time.monotonic()
         results = generator.batch(
             prompts, config={"max_concurrency": args.concurrency}, return_exceptions=True

@@ -35,6 +35,7 @@ from langchain_nanobanana.errors import (
     InsufficientBalanceError,
     NanoBananaAPIError,
     NanoBananaError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -75,6 +76,7 @@ _BY_STATUS: dict[int, type[NanoBananaAPIError]] = {
     401: AuthenticationError,
     402: InsufficientBalanceError,
     403: ContentModerationError,
+    404: NotFoundError,
     429: RateLimitError,
 }
 

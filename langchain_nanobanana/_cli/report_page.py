@@ -87,8 +87,11 @@ button.badge{cursor:pointer}
 .skipped{margin:0 0 8px;padding:6px 10px;border-left:4px solid var(--uncertain);background:#fff4e5}
 .skipped ul{margin:4px 0 0;padding-left:20px}
 main{padding:8px 16px 32px}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;min-width:1150px;background:#fff;table-layout:fixed}
+col.c-num{width:3em}col.c-imgs{width:150px}col.c-status{width:7em}col.c-ids{width:23.5em}
+col.c-req{width:10em}col.c-err{width:21%}
+th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top;
+overflow:hidden}
 th{font-size:12px;color:var(--mute);font-weight:600}
 tr.st-failed td:first-child{border-left:5px solid var(--failed)}
 tr.st-uncertain td:first-child{border-left:5px solid var(--uncertain)}
@@ -98,19 +101,18 @@ tr.st-failed,tr.st-uncertain{background:#fff6f4}
 tr[data-superseded]{opacity:.55}
 [hidden]{display:none!important}
 td.num{color:var(--mute);font-variant-numeric:tabular-nums}
-td.imgs{min-width:140px}
 figure{display:inline-block;margin:0 6px 4px 0;text-align:center}
 figure img{display:block;max-width:128px;max-height:128px;border:1px solid var(--line);
 background:#eee}
 figcaption{font-size:11px;color:var(--mute)}
-td.prompt{min-width:12em;max-width:30em;white-space:pre-wrap;overflow-wrap:anywhere}
+td.prompt{white-space:pre-wrap;overflow-wrap:anywhere}
 dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:0 6px;font-size:12px}
-td.ids code{white-space:nowrap}
-td.req{font-size:12px;white-space:nowrap}
+td.ids dd{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+td.req{font-size:12px;overflow-wrap:anywhere}
 .dflt{color:var(--mute);font-style:italic}
 dt{color:var(--mute)}dd{margin:0;overflow-wrap:anywhere}
 code{font-size:12px}
-td.err{min-width:22em;max-width:36em;color:var(--failed);overflow-wrap:anywhere;white-space:pre-wrap}
+td.err{color:var(--failed);overflow-wrap:anywhere;white-space:pre-wrap}
 .note,.none,.missing,.url{font-size:12px;color:var(--mute);overflow-wrap:anywhere}
 .missing{color:var(--failed)}
 """
@@ -348,7 +350,9 @@ def render(manifest: Manifest, files: Mapping[str, ImageFile], *, title: str = "
 {older}<span id="shown" role="status"></span>
 <span class="note"><span class="dflt">grey italic</span>: the API's default (not sent)</span></form>
 </header>
-<main>{empty}<table id="rows"><thead><tr><th>line</th><th>images</th><th>prompt</th>
+<main>{empty}<table id="rows"><colgroup><col class="c-num"><col class="c-imgs">
+<col class="c-prompt"><col class="c-status"><col class="c-ids"><col class="c-req">
+<col class="c-err"></colgroup><thead><tr><th>line</th><th>images</th><th>prompt</th>
 <th>status</th><th>ids</th><th>request</th><th>error</th></tr></thead>
 <tbody>
 {body}

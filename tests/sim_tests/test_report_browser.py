@@ -41,6 +41,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Resolves once every image has loaded or failed (page.evaluate runs outside the page's CSP).
+LOADED = """async () => Promise.all([...document.images].map(img => img.complete ? null :
+    new Promise(done => {
+        img.addEventListener("load", done);
+        img.addEventListener("error", done);
+    })
+))"""
 INJECTION = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> & "q"'
 
 
@@ -171,6 +178,8 @@ def test_report_page_in_headless_chromium(sim: FakeNanoBananaServer, tmp_path: P
             # problem rows first
             first = [rows.nth(i).get_attribute("data-status") for i in range(3)]
             assert set(first) == {"failed", "uncertain", "invalid"}
+            box = rows.first.locator("td.prompt").bounding_box()
+            assert box is not None and box["width"] > 200  # the layout leaves room for prompts
             counts = page.locator("p.counts").inner_text()
             assert f"{len(lines)} row(s)" in counts and "failed 1" in counts.replace("\n", " ")
 
@@ -179,7 +188,7 @@ def test_report_page_in_headless_chromium(sim: FakeNanoBananaServer, tmp_path: P
             assert thumbs.count() == images
             for i in range(images):
                 thumbs.nth(i).scroll_into_view_if_needed()
-            page.wait_for_function("[...document.images].every(i => i.complete)")
+            page.evaluate(LOADED)  # (wait_for_function would need eval: the page's CSP forbids it)
             widths = page.eval_on_selector_all("#rows img", "els => els.map(e => e.naturalWidth)")
             assert len(widths) == images and all(w > 0 for w in widths), widths
             page.evaluate("window.scrollTo(0, 0)")

@@ -124,6 +124,8 @@ PAGE_TAGS = [
     "i",
     "a",
     "script",
+    "colgroup",
+    "col",
 ]
 
 

@@ -125,17 +125,20 @@ SCRIPT = """
   var q = document.getElementById("q");
   var old = document.getElementById("old");
   var shown = document.getElementById("shown");
+  var texts = null;  // each row's text, lower-cased once: the rows never change
   function apply() {
     var want = status.value;
     var words = q.value.toLowerCase().split(/\\s+/).filter(Boolean);
     var n = 0;
-    rows.forEach(function (tr) {
+    if (words.length && texts === null) {
+      texts = rows.map(function (tr) { return tr.textContent.toLowerCase(); });
+    }
+    rows.forEach(function (tr, i) {
       var st = tr.getAttribute("data-status");
       var ok = want === "" || (want === "attention" ? st !== "succeeded" : st === want);
       if (ok && tr.hasAttribute("data-superseded") && !(old && old.checked)) { ok = false; }
       if (ok && words.length) {
-        var text = tr.textContent.toLowerCase();
-        ok = words.every(function (w) { return text.indexOf(w) >= 0; });
+        ok = words.every(function (w) { return texts[i].indexOf(w) >= 0; });
       }
       tr.hidden = !ok;
       if (ok) { n += 1; }

@@ -126,7 +126,7 @@ def parse_manifest(data: bytes) -> Manifest:
         except UnicodeDecodeError:
             skipped.append((number, "not UTF-8 text"))
             continue
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             why = "incomplete last line (a run stopped mid-write?)" if last else "not JSON"
             skipped.append((number, why))
             continue

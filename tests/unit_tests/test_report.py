@@ -60,20 +60,23 @@ def test_parse_keeps_readable_lines_and_names_the_skipped_ones() -> None:
         + jsonl({"id": "d"})  # no status
         + b"\xff\xfe{}\n"
         + jsonl(record("e", prompt="ok", model="nano-banana", count=2, line=7))
+        + b"[" * 100_000
+        + b"\n"
         + b'{"id": "torn", "sta'
     )
     manifest = parse_manifest(data)
     assert [ln.number for ln in manifest.lines] == [1, 9]
     assert [ln.record["id"] for ln in manifest.lines] == ["a", "e"]
     skipped = dict(manifest.skipped)
-    assert sorted(skipped) == [3, 4, 5, 6, 7, 8, 10]
+    assert sorted(skipped) == [3, 4, 5, 6, 7, 8, 10, 11]
     assert skipped[3] == "not JSON"
     assert "not an object" in skipped[4]
     assert skipped[5] == "files: expected a list of text"
     assert skipped[6] == "count: expected a whole number or null"
     assert skipped[7] == "status: expected text"
     assert skipped[8] == "not UTF-8 text"
-    assert skipped[10].startswith("incomplete last line")
+    assert skipped[10] == "not JSON"  # nested too deep for the parser
+    assert skipped[11].startswith("incomplete last line")
 
 
 def test_parse_accepts_a_bom_and_the_manifest_without_request_fields() -> None:

@@ -56,7 +56,7 @@ from langchain_nanobanana._adapters import (
     _PoolAdapter,
 )
 from langchain_nanobanana._baseurl import is_loopback_host, normalize_base_url, origin
-from langchain_nanobanana._core.answers import Answer, parse_retry_after
+from langchain_nanobanana._core.http import Answer, parse_retry_after
 from langchain_nanobanana._ratelimit import Gate
 from langchain_nanobanana._wire import (
     BodyReadError,

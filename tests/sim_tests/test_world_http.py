@@ -218,9 +218,7 @@ def _child(client: NanoBananaClient, conn: Any) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX")
 def test_a_forked_child_gets_its_own_connection_pool(sim: FakeNanoBananaServer) -> None:
-    # Sync mode: one POST per generate, so this proves the transport's side of fork (the
-    # poller's thread in the child is the poller's own business).
-    client = fast_client(sim, mode="sync")
+    client = fast_client(sim)  # poll mode: the child needs its own pool and its own poller
     assert client.generate("a red kite in the parent").status == "succeeded"
     before = sim.connections_accepted
     assert before >= 1  # the parent holds a pooled keep-alive connection

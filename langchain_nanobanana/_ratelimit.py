@@ -17,14 +17,15 @@ the executor, tool calls, ``batch``, command-line rows) passes the client's one 
 * **a token bucket of API requests per second** (submissions and reads together), capacity 1
   (virtual scheduling: each sender reserves the next free slot, ``1 / rate`` seconds after the
   previous one), so a 1-second sliding-window limit on the server is never crossed by a burst:
-  at most ``R * MARGIN + 1`` requests in any second. With
-  ``rate_limit=R`` (the account's limit, known) the bucket runs at ``R * MARGIN`` (3 % below R:
-  the jitter between our clock and the server's window). Without it the bucket is off until
-  the first 429; then it is *learned*: set to the rate of answers accepted during the last
-  second (the server's limit, as seen) times ``MARGIN``; a learned rate grows by 1 request/s
-  per ``PROBE_FACTOR`` pauses' worth of quiet time (30 s after a 1 s pause), because a probe
-  that fails costs every sender one pause (the cost of probing stays near 1/30). A learned
-  rate never exceeds a configured one.
+  at most ``R * MARGIN + 1`` requests in any second. With ``rate_limit=R`` (the account's
+  limit, known) the bucket runs at ``R * MARGIN`` (3 % below R: the jitter between our clock and
+  the server's window). Without it the bucket is off until the first 429; then it is
+  *learned*: set to the number of our requests the server accepted in the second before the
+  refused one (its limit, as seen: the larger count by send time and by answer time) times
+  ``MARGIN``. A learned rate grows by 1
+  request/s per ``PROBE_FACTOR`` pauses' worth of quiet time (30 s after a 1 s pause), because
+  a probe that fails costs every sender one pause (the cost of probing stays near 1/30). A
+  learned rate never exceeds a configured one.
 
 Each adaptation is logged at INFO once (never per request).
 
@@ -123,7 +124,8 @@ class Gate:
         self._ceiling = 0
         self._in_flight = 0
         self._peak = 0
-        self._accepted: deque[float] = deque()  # answer times of the last second (not 429)
+        self._accepted: deque[tuple[float, float]] = deque()  # (sent, answered), last 2 s
+        self._learn_from: float | None = None  # send time of a refused request, to learn from
         self._last_change = clock()
         self._last_rate_change = clock()
 
@@ -157,6 +159,8 @@ class Gate:
             reserved = False
             with self._cond:
                 now = self._clock()
+                if self._learn_from is not None and now >= self._pause_until:
+                    self._learn()
                 if now < self._pause_until:
                     wait = self._pause_until - now
                 elif billable and self._limit is not None and self._in_flight >= self._limit:
@@ -170,7 +174,14 @@ class Gate:
                     if slot <= now:
                         return Ticket(now, self._episode, billable)
                     wait, reserved = slot - now, True
-            self._sleep(wait)
+            try:
+                self._sleep(wait)
+            except BaseException:  # Ctrl-C while waiting: give the held slot back
+                if reserved and billable:
+                    with self._cond:
+                        self._in_flight -= 1
+                        self._cond.notify_all()
+                raise
             if reserved:
                 with self._cond:
                     now = self._clock()
@@ -200,17 +211,18 @@ class Gate:
                 self._cond.notify_all()
             if status == 429:
                 if ticket.episode == self._episode:
-                    self._adapt(now, retry_after)
+                    self._adapt(now, retry_after, ticket.sent)
             elif status is not None:
-                self._accepted.append(now)
+                self._accepted.append((ticket.sent, now))
                 self._in_a_row = 0 if now >= self._pause_until else self._in_a_row
                 self._grow(now)
-            while self._accepted and self._accepted[0] <= now - 1.0:
+            while self._learn_from is None and self._accepted and self._accepted[0][1] <= now - 2:
                 self._accepted.popleft()
             return max(0.0, self._pause_until - now)
 
     # -- adaptation (under the lock) ----------------------------------------------------------
-    def _adapt(self, now: float, retry_after: float | None) -> None:
+    def _adapt(self, now: float, retry_after: float | None, sent: float) -> None:
+        """The first 429 of an episode: one pause for all, half the submissions in flight."""
         self._episode += 1
         self._in_a_row += 1
         if retry_after is not None:
@@ -222,28 +234,46 @@ class Gate:
         self._pause = pause
         self._pause_until = max(self._pause_until, now + pause)
         self._next_slot = max(self._next_slot, self._pause_until)
-        while self._accepted and self._accepted[0] <= now - 1.0:
-            self._accepted.popleft()
-        observed = len(self._accepted)
-        old_rate, old_limit = self._rate, self._limit
-        if observed >= 2:
-            learned = observed * MARGIN
-            if self.rate_limit:
-                learned = min(learned, self.rate_limit * MARGIN)
-            self._rate = min(self._rate, learned) if self._rate else learned
+        self._learn_from = sent if self._learn_from is None else max(self._learn_from, sent)
         self._ceiling = max(self._ceiling, self._peak, self._in_flight + 1)
+        old_limit = self._limit
         self._limit = max(1, (self._limit or max(self._peak, 1)) // 2)
         self._peak = self._in_flight
         self._last_change = self._last_rate_change = now + pause
         logger.info(
-            "429 from the API: every sender pauses %.2f s; submissions in flight %s -> %d; "
-            "rate %s -> %s requests/s",
+            "429 from the API: every sender pauses %.2f s; submissions in flight %s -> %d",
             pause,
             old_limit if old_limit is not None else "unbounded",
             self._limit,
-            f"{old_rate:.1f}" if old_rate else "unbounded",
-            f"{self._rate:.1f}" if self._rate else "unbounded",
         )
+
+    def _learn(self) -> None:
+        """After a pause: the rate the server allows, from what it accepted from us.
+
+        The server's window held its limit when the refused request arrived, so count the
+        requests it accepted from us in the second before that one was sent (by send time, as
+        the server counts arrivals). Counted once the pause is over, so that accepted requests
+        whose answers were still on their way back at the 429 (a 429 is answered at once, a
+        submission takes longer) are counted too.
+        """
+        sent, self._learn_from = self._learn_from, None
+        assert sent is not None
+        observed = sum(1 for t, _ in self._accepted if sent - 1.0 < t <= sent)
+        if observed < 2:
+            return
+        old_rate = self._rate
+        learned = observed * MARGIN
+        if self.rate_limit:
+            learned = min(learned, self.rate_limit * MARGIN)
+        self._rate = min(self._rate, learned) if self._rate else learned
+        if self._rate != old_rate:
+            logger.info(
+                "Rate learned from the 429 (%d accepted in the second before it): %s -> %.1f "
+                "requests/s",
+                observed,
+                f"{old_rate:.1f}" if old_rate else "unbounded",
+                self._rate,
+            )
 
     def _grow(self, now: float) -> None:
         if self._limit is not None and now - self._last_change >= self.window:

@@ -194,14 +194,22 @@ def test_an_echoed_token_is_scrubbed_from_the_cli_manifest(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("ACEDATACLOUD_API_TOKEN", SIM_TOKEN)
-    sim.inject_fault("echo", path=SUBMIT, create_task=False)
+    sim.inject_fault("echo", path=SUBMIT, create_task=False, count=2)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "r1", "prompt": "a red kite"}) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    code = main(["generate", "a red kite", "--out", str(out), "--base-url", sim.base_url])
+    code = main(["batch", str(rows), "--out", str(out), "--json", "--base-url", sim.base_url])
     captured = capsys.readouterr()
     assert code != 0
+    manifest = out / "manifest.jsonl"
+    assert '"error"' in manifest.read_text(encoding="utf-8")
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".jsonl", ".json", ".html"):
             _assert_clean(path.read_text(encoding="utf-8"), str(path))
+    code = main(["generate", "a red kite", "--json", "--out", str(out), "--base-url", sim.base_url])
+    captured2 = capsys.readouterr()
+    assert code != 0 and "token_mismatched" in captured2.out + captured2.err
+    _assert_clean(captured2.out + captured2.err, "CLI generate output")
     _assert_clean(captured.out + captured.err, "CLI output")
 
 

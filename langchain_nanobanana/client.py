@@ -1,12 +1,16 @@
 """``NanoBananaClient``: thin sync and async drivers over the core (``_core``), the transport
 (``_transport``) and the client's one poller (``_poller``).
 
-Endpoints: ``POST /nano-banana/images`` (billable submission, seeds 000/001) and
-``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``, vendor Tasks API guide linked
-from seed 004). Every decision (request validation, answer classification, retry policy, poll
-schedule) lives in those modules; the sync and async methods here differ only in how they wait:
-async methods run each HTTP exchange in the default thread pool and wait on the poller with
-``asyncio`` futures, never blocking the event loop.
+Endpoints: ``POST /nano-banana/images`` (billable submission; the Nano Banana Images API reference,
+https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d, and Integration
+Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e) and
+``POST /nano-banana/tasks`` (``retrieve``: the Nano Banana Tasks API Integration Guide,
+https://platform.acedata.cloud/documents/e01ef840-3158-4eec-a6e7-337dada8d155; ``retrieve_batch``:
+the vendor's MCP server ``mcp-nanobanana-pro`` and CLI ``nano-banana-pro-cli``). Every decision
+(request validation, answer classification, retry policy, poll schedule) lives in those modules;
+the sync and async methods here differ only in how they wait: async methods run each HTTP exchange
+in the default thread pool and wait on the poller with ``asyncio`` futures, never blocking the event
+loop.
 """
 
 from __future__ import annotations
@@ -52,11 +56,12 @@ __all__ = ["DEFAULT_BASE_URL", "ENV_BASE_URL", "ENV_TOKEN", "NanoBananaClient"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.acedata.cloud"
-ENV_TOKEN = "ACEDATACLOUD_API_TOKEN"  # noqa: S105 - [vendor SDK] env var name, not a secret
-ENV_BASE_URL = "ACEDATACLOUD_API_BASE_URL"  # [vendor SDK] name
+ENV_TOKEN = "ACEDATACLOUD_API_TOKEN"  # noqa: S105 - the vendor SDK's, MCP's and CLI's name
+ENV_BASE_URL = "ACEDATACLOUD_API_BASE_URL"  # read by the vendor's MCP server and CLI (not its SDK)
 #: Bytes read at most from a submission answer (a sync answer is a few KiB).
 SUBMIT_ANSWER_CAP = 8 * 2**20
-#: Images an edit record may echo as data URIs (Gemini 3 Pro Image takes up to 14 references).
+#: Images an edit record may echo as data URIs: a size budget for record answers chosen by this
+#: package (the vendor's documents give no limit on the number of ``image_urls``).
 MAX_ECHOED_IMAGES = 14
 #: Bytes read at most for one task record: every echoed image as base64, plus 1 MiB.
 RECORD_CAP = MAX_ECHOED_IMAGES * MAX_IMAGE_BYTES * 4 // 3 + 2**20
@@ -99,7 +104,8 @@ class NanoBananaClient:
 
     Setup:
         ``export ACEDATACLOUD_API_TOKEN=...`` (and optionally ``ACEDATACLOUD_API_BASE_URL``, e.g.
-        the mirror ``https://api.xhuoapi.ai/v1``; seed 003).
+        the mirror ``https://api.xhuoapi.ai/v1`` of the XHuoAPI integration guide,
+        https://docs.xhuoapi.ai).
 
     Instantiate:
         .. code-block:: python
@@ -523,7 +529,8 @@ class NanoBananaClient:
             prompt: Non-blank text.
             images: One or more of: http(s) URL, ``data:image/...;base64`` URI, a local path
                 (``pathlib.Path`` or ``str``) or raw ``bytes``; paths and bytes become data URIs
-                (MIME type sniffed from magic bytes). Each at most 10 MiB (seed 001).
+                (MIME type sniffed from magic bytes). Each at most 10 MiB ("10MB", Nano Banana
+                Images API reference, https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d).
             model, aspect_ratio, resolution, count, callback_url, wait: As in :meth:`generate`
                 (aspect ratio and resolution apply to edits too; older models keep the first
                 image's shape).

@@ -8,7 +8,7 @@ model (status, ids, image URLs; never base64, never account fields), optionally 
 standard image content blocks (``include_image_blocks=True``); the artifact is the
 :class:`~langchain_nanobanana.results.ImageResult` (a list of them for ``task_ids``).
 
-Who handles which error (SPEC "Clarifications"): back to the model as a ``ToolMessage`` with
+Who handles which error: back to the model as a ``ToolMessage`` with
 ``status="error"`` — its own bad arguments, 400, 429, a failed task, content moderation, a wait
 that timed out (with the task_id and "look it up with nano_banana_task"); raised — authentication,
 balance, permission (``disabled``), configuration, ``SubmissionUncertainError`` (the model must not
@@ -374,7 +374,7 @@ class NanoBananaGenerateTool(_ImageTool):
             msg.content   # "Generated 1 image(s) (task_id=..., trace_id=...):\\n- https://..."
             msg.artifact  # ImageResult(status='succeeded', ...)
 
-    LLM-visible args: ``prompt``, ``aspect_ratio?``, ``resolution?``, ``count?`` (SPEC "Tools").
+    LLM-visible args: ``prompt``, ``aspect_ratio?``, ``resolution?``, ``count?``.
     Billable: tagged ``metadata={"billable": True}``.
     """
 

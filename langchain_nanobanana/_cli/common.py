@@ -74,7 +74,7 @@ EXIT_UNCERTAIN = 4
 #: Ctrl-C (SIGINT): what was in flight is recorded (journal and manifest) before exiting.
 EXIT_INTERRUPTED = 130
 
-#: "Highest wins": the order in which exit codes override each other (SPEC Part 3).
+#: "Highest wins": the order in which exit codes override each other (see ``nanobanana --help``).
 _RANK = {EXIT_OK: 0, EXIT_FAILED: 1, EXIT_UNCERTAIN: 2, EXIT_USAGE: 3, EXIT_CONFIG: 4}
 
 RowStatus = Literal["succeeded", "failed", "uncertain", "invalid", "pending"]

@@ -4,8 +4,7 @@ The journal makes runs resumable and idempotent. Each submission carries an *ide
 scoped by the client's normalised base URL (``scope``). The key is recorded **before** the request
 leaves, the ``task_id`` as soon as it is known, and the outcome (the result JSON and downloaded
 files, or the failure) when the task ends. The same key again then costs at most a poll, and no
-request at all once the task has finished. What the same key does next (SPEC Part 3,
-"Journal semantics"):
+request at all once the task has finished. What the same key does next:
 
 ============================================  ==================================================
 state of the key                              :meth:`Journal.begin` returns / raises

@@ -160,11 +160,13 @@ def test_stored_with_outputs(path: Path) -> None:
     counts = [cell.execution_count for cell in cells]
     assert counts == list(range(1, len(cells) + 1)), f"{path.name}: run `make notebooks`"
     outputs = [output for cell in cells for output in cell.outputs]
+    expected_errors = [c for c in cells if "raises-exception" in c.metadata.get("tags", [])]
+    errors = [c for c in cells if any(o.output_type == "error" for o in c.outputs)]
+    assert errors == expected_errors, f"{path.name} stored an unexpected error"
     images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
     assert len(images) >= _MIN_IMAGES[path.stem]
     assert "Backend: simulator at http://127.0.0.1:8765" in _text(cells[0])
     for output in outputs:
-        assert output.output_type != "error", f"{path.name} stored an error"
         data = output.get("data", {})
         assert "127.0.0.1" not in str(data.get("text/html", "")), "a dead link to the simulator"
         assert "application/vnd.jupyter.widget-view+json" not in data

@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="nanobanana",
-        description="Generate and edit images with the Nano Banana API (Ace Data Cloud): single "
+        description="Generate and edit images with the Nano Banana Images API (Ace Data Cloud; "
+        "API reference: "
+        "https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d): single "
         "requests, task look-ups, and resumable batches that never pay twice.",
         epilog=describe_exit_codes(),
         allow_abbrev=False,  # `--token` must not abbreviate `--token-env`

@@ -5,6 +5,8 @@ written from (files no user has)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,18 @@ def test_the_table_of_sources_is_complete() -> None:
         assert source.title and source.covers, source.key
         assert source.url is None or source.url.startswith("https://"), source.key
     assert len({source.key for source in SOURCES}) == len(SOURCES)
+
+
+def test_the_command_line_help_names_the_vendor_document() -> None:
+    """``nanobanana --help`` cites the API reference by title and URL."""
+    out = subprocess.run(
+        [sys.executable, "-m", "langchain_nanobanana", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "Nano Banana Images API" in " ".join(out.split())
+    url = "https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d"
+    assert url in "".join(out.split())  # argparse wraps the URL at a hyphen
+    assert not INTERNAL.search(out)

@@ -13,9 +13,10 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from langchain_nanobanana.models import ImageRequest
+from langchain_nanobanana._request import build_request
+from langchain_nanobanana.errors import ConfigurationError, InvalidRequestError
 
 __all__ = ["Configured", "build_client", "check_fixed_fields", "refuse_unknown"]
 
@@ -48,17 +49,17 @@ def check_fixed_fields(component: str, **fields: Any) -> None:
     """Validate developer-fixed request fields now, as ``ImageRequest`` would at call time.
 
     Raises:
-        ValueError: Naming the component, the field, the value and what is allowed.
+        ConfigurationError: Naming the component, the field, the value and what is allowed
+            (a ``ValueError``).
 
     """
     given = {k: v for k, v in fields.items() if v is not None}
     if not given:
         return
     try:
-        ImageRequest(action="generate", prompt="configuration check", **given)
-    except ValidationError as exc:
-        lines = [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
-        raise ValueError(f"{component}: " + "; ".join(lines)) from None
+        build_request("generate", "configuration check", **given)
+    except InvalidRequestError as exc:
+        raise ConfigurationError(f"{component}: {exc.message}") from None
 
 
 def build_client(

@@ -25,8 +25,8 @@ from langchain_nanobanana._core.polling import (
     Outcome,
     RoundTimer,
     WaitState,
-    is_transient,
     outcome_of,
+    read_again,
 )
 from langchain_nanobanana.errors import NanoBananaError, attach_task_ids
 from langchain_nanobanana.results import TaskRecord
@@ -88,6 +88,7 @@ class Poller:
         self._cond = threading.Condition()
         self._watchers: dict[str, list[Mailbox]] = {}
         self._last_errors: dict[str, BaseException] = {}
+        self._failed_reads: dict[str, int] = {}  # task_id -> failed reads in a row
         self._thread: threading.Thread | None = None
         self._closed = False
         self.rounds = 0
@@ -188,13 +189,16 @@ class Poller:
             for task_id in ids:
                 item = found.get(task_id, failed)
                 if isinstance(item, TaskRecord):
+                    self._failed_reads.pop(task_id, None)
                     statuses[task_id] = item.status
                     if item.result is not None:
                         done.append((task_id, outcome_of(item.result)))
                 elif item is not None:
-                    if is_transient(item):
+                    attempts = self._failed_reads.get(task_id, 0) + 1
+                    self._failed_reads[task_id] = attempts
+                    if read_again(item, attempts):
                         self._last_errors[task_id] = item
-                    else:  # authentication, balance, unknown task...: this wait is over
+                    else:  # the error's facts end this wait (authentication, unreadable x3...)
                         done.append((task_id, item))
                 statuses.setdefault(task_id, "pending")
             boxes: dict[int, Mailbox] = {}
@@ -210,6 +214,7 @@ class Poller:
                 for box in self._watchers.pop(task_id, []):
                     box.put(("done", task_id, outcome))
                 self._last_errors.pop(task_id, None)
+                self._failed_reads.pop(task_id, None)
             self._timer.after_round(time.monotonic(), progress=progress)
         logger.debug(
             "poll round %d: %d task(s) read, %d finished%s",
@@ -227,6 +232,7 @@ class Poller:
                 if not boxes:
                     del self._watchers[task_id]
                     self._last_errors.pop(task_id, None)
+                    self._failed_reads.pop(task_id, None)
 
 
 class _Waiter:

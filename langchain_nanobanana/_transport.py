@@ -43,6 +43,7 @@ from langchain_nanobanana._core.answers import Answer
 from langchain_nanobanana.errors import (
     APIConnectionError,
     NanoBananaError,
+    ResponseTooLargeError,
     SubmissionUncertainError,
 )
 
@@ -78,14 +79,6 @@ class RedactedHeader(str):
 
     def __repr__(self) -> str:
         return "'Bearer <redacted>'"
-
-
-class ResponseTooLargeError(NanoBananaError):
-    """An answer larger than the cap the caller set (``limit`` bytes). Not malformed: the
-    poller retries a ``retrieve_batch`` in smaller chunks.
-    """
-
-    limit: int = 0
 
 
 class _Backoff(Retry):
@@ -452,7 +445,9 @@ def read_body(response: requests.Response, *, deadline: float, max_bytes: int) -
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > max_bytes:
             raise ResponseTooLargeError(
-                f"answer of {length} bytes is over {max_bytes}", limit=max_bytes
+                f"answer of {length} bytes is over {max_bytes}",
+                status_code=response.status_code,
+                limit=max_bytes,
             )
         read = getattr(raw, "read1", None) or raw.read
         while True:
@@ -464,7 +459,11 @@ def read_body(response: requests.Response, *, deadline: float, max_bytes: int) -
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:
-                raise ResponseTooLargeError(f"answer is over {max_bytes} bytes", limit=max_bytes)
+                raise ResponseTooLargeError(
+                    f"answer is over {max_bytes} bytes",
+                    status_code=response.status_code,
+                    limit=max_bytes,
+                )
     except (requests.RequestException, OSError, ValueError) as exc:
         raise _ReadError(f"truncated answer ({type(exc).__name__})") from None
     except Exception as exc:  # urllib3's ProtocolError / IncompleteRead are not RequestException

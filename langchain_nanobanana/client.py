@@ -30,22 +30,21 @@ from pydantic import SecretStr
 
 from langchain_nanobanana._core import answers
 from langchain_nanobanana._core.polling import BATCH_CHUNK, Outcome, chunked
-from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, ImageInput, to_image_urls
+from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, ImageInput
 from langchain_nanobanana._poller import Poller, aiter_outcomes, iter_outcomes
-from langchain_nanobanana._transport import RedactedHeader, ResponseTooLargeError, Transport
+from langchain_nanobanana._request import build_request
+from langchain_nanobanana._transport import RedactedHeader, Transport
 from langchain_nanobanana._transport import normalize_base_url as _normalize
 from langchain_nanobanana.errors import (
-    APIConnectionError,
     AuthenticationError,
-    BadRequestError,
-    InsufficientBalanceError,
+    ConfigurationError,
     NanoBananaError,
-    PermissionDeniedError,
-    RateLimitError,
+    ResponseTooLargeError,
     SubmissionUncertainError,
     TaskFailedError,
     add_note,
     attach_task_ids,
+    on_read,
 )
 from langchain_nanobanana.journal import Journal, JournalError, request_identity
 from langchain_nanobanana.models import ImageRequest
@@ -69,26 +68,6 @@ RECORD_CAP = MAX_ECHOED_IMAGES * MAX_IMAGE_BYTES * 4 // 3 + 2**20
 BATCH_ANSWER_CAP = 64 * 2**20
 
 T = TypeVar("T")
-#: ``generate``/``edit`` arguments that go into the request, and those that steer ``submit``.
-_REQUEST_FIELDS = (
-    "model",
-    "aspect_ratio",
-    "resolution",
-    "count",
-    "callback_url",
-    "allowed_image_dir",
-)
-_OPTIONS = ("wait", "idempotency_key", "resubmit_uncertain", "retry_failed")
-#: Answers after which no task exists: the journal frees the key (the next call submits).
-_REFUSED = (
-    APIConnectionError,
-    BadRequestError,
-    AuthenticationError,
-    InsufficientBalanceError,
-    PermissionDeniedError,
-    RateLimitError,
-    ValueError,
-)
 
 
 def _number(name: str, value: object, *, integer: bool = False) -> Any:
@@ -255,26 +234,6 @@ class NanoBananaClient:
             )
         return RedactedHeader("Bearer " + self._token.get_secret_value())
 
-    # -- building requests (pure; the async twins run them in a thread for file reads) ------
-
-    def _prepare(
-        self, action: str, prompt: str, images: Any, args: dict[str, Any]
-    ) -> tuple[ImageRequest, dict[str, Any]]:
-        """The request and the ``submit`` options of a ``generate``/``edit`` call, from its
-        arguments (``locals()``): one place for the four public methods and their twins.
-        """
-        fields = {k: args[k] for k in _REQUEST_FIELDS if k in args}
-        return self._request(action, prompt, images, **fields), {k: args[k] for k in _OPTIONS}
-
-    @staticmethod
-    def _request(action: str, prompt: str, images: Any = None, **fields: Any) -> ImageRequest:
-        allowed = fields.pop("allowed_image_dir", None)
-        if action == "edit":
-            fields["image_urls"] = to_image_urls(images, allowed_image_dir=allowed)
-        return ImageRequest(
-            action=action, prompt=prompt, **{k: v for k, v in fields.items() if v is not None}
-        )
-
     # -- I/O steps shared by the sync and async drivers ---------------------------------------
 
     def _send(self, request: ImageRequest, wait: bool) -> ImageResult:
@@ -352,14 +311,13 @@ class NanoBananaClient:
             )
         try:
             result = self._send(request, wait)
-        except _REFUSED:
-            journal.release(self.base_url, key)
-            raise
-        except SubmissionUncertainError as exc:
-            if exc.task_id:
+        except NanoBananaError as exc:  # the error's facts decide what the key becomes
+            if exc.billed == "no":
+                journal.release(self.base_url, key)  # no task can exist: the next call submits
+            elif exc.task_id:
                 journal.submitted(self.base_url, key, exc.task_id, exc.trace_id)
             else:
-                journal.interrupted(self.base_url, key)
+                journal.interrupted(self.base_url, key)  # maybe billed: uncertain
             raise
         except BaseException:
             journal.interrupted(self.base_url, key)
@@ -371,7 +329,7 @@ class NanoBananaClient:
 
     def _require_journal(self, key: str) -> Journal:
         if self.journal is None:
-            raise ValueError(
+            raise ConfigurationError(
                 f"idempotency_key={key!r} needs a journal: NanoBananaClient(journal='runs.sqlite')"
             )
         return self.journal
@@ -436,14 +394,18 @@ class NanoBananaClient:
 
     def _read_round(self, ids: list[str]) -> dict[str, TaskRecord | BaseException]:
         """One poll round: every chunk of 50 ids; a chunk that fails gives its error to its ids
-        only (the poller decides what is transient).
+        only. Every error is a read's (:func:`on_read`): its facts tell the poller whether to
+        read again.
         """
         found: dict[str, TaskRecord | BaseException] = {}
         for chunk in chunked(ids, BATCH_CHUNK):
             try:
                 found.update(self._read_chunk(chunk))
             except NanoBananaError as exc:
-                found.update(dict.fromkeys(chunk, exc))
+                found.update(dict.fromkeys(chunk, on_read(exc)))
+        for task_id, item in found.items():
+            if isinstance(item, NanoBananaError):
+                on_read(item, task_id=task_id)
         return found
 
     def _outcome(self, outcome: Outcome) -> ImageResult:
@@ -499,13 +461,28 @@ class NanoBananaClient:
             ``callback_url`` is given.
 
         Raises:
-            pydantic.ValidationError: A bad argument, before any request.
+            InvalidRequestError: A bad argument (field, value, what is allowed), before any
+                request.
             TaskFailedError, TaskTimeoutError, SubmissionUncertainError, NanoBananaAPIError:
                 see :meth:`submit`.
 
         """
-        request, options = self._prepare("generate", prompt, None, locals())
-        return self.submit(request, **options)
+        request = build_request(
+            "generate",
+            prompt,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            callback_url=callback_url,
+        )
+        return self.submit(
+            request,
+            wait=wait,
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
 
     def edit(
         self,
@@ -538,11 +515,27 @@ class NanoBananaClient:
 
         Raises:
             InvalidImageError: An image that cannot be sent, before any request.
-            pydantic.ValidationError, TaskFailedError, ...: as :meth:`generate`.
+            InvalidRequestError, TaskFailedError, ...: as :meth:`generate`.
 
         """
-        request, options = self._prepare("edit", prompt, images, locals())
-        return self.submit(request, **options)
+        request = build_request(
+            "edit",
+            prompt,
+            images,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            callback_url=callback_url,
+            allowed_image_dir=allowed_image_dir,
+        )
+        return self.submit(
+            request,
+            wait=wait,
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
 
     def submit(
         self,
@@ -571,11 +564,11 @@ class NanoBananaClient:
             BadRequestError, APIResponseValidationError: other answers.
             APIConnectionError: The API could not be reached; nothing was sent.
 
-            UncertainSubmissionError: ``idempotency_key``'s earlier submission was in flight
+            UncertainKeyError: ``idempotency_key``'s earlier submission was in flight
                 when its process died: maybe billed; nothing sent (``resubmit_uncertain=True``
                 submits again).
             IdempotencyKeyMismatchError: The key names another request; nothing sent.
-            ValueError: ``idempotency_key`` without a journal.
+            ConfigurationError: ``idempotency_key`` without a journal (a ``ValueError``).
 
         Idempotency (client built with ``journal=``): the key is recorded before the request
         leaves and the task_id as soon as it is known; the same key again returns the recorded
@@ -604,7 +597,12 @@ class NanoBananaClient:
             APIConnectionError: Transport failure after retries.
 
         """
-        outcome = self._read_chunk([task_id])[task_id]
+        try:
+            outcome = self._read_chunk([task_id])[task_id]
+        except NanoBananaError as exc:
+            raise on_read(exc, task_id=task_id) from None
+        if isinstance(outcome, NanoBananaError):
+            raise on_read(outcome, task_id=task_id)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -760,8 +758,22 @@ class NanoBananaClient:
         retry_failed: bool = False,
     ) -> ImageResult:
         """Async :meth:`generate`: HTTP in the default thread pool, waits on the poller."""
-        request, options = self._prepare("generate", prompt, None, locals())
-        return await self.asubmit(request, **options)
+        request = build_request(
+            "generate",
+            prompt,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            callback_url=callback_url,
+        )
+        return await self.asubmit(
+            request,
+            wait=wait,
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
 
     async def aedit(
         self,
@@ -780,8 +792,25 @@ class NanoBananaClient:
         allowed_image_dir: str | os.PathLike[str] | None = None,
     ) -> ImageResult:
         """Async :meth:`edit` (local files are read in a worker thread)."""
-        request, options = await asyncio.to_thread(self._prepare, "edit", prompt, images, locals())
-        return await self.asubmit(request, **options)
+        request = await asyncio.to_thread(
+            build_request,
+            "edit",
+            prompt,
+            images,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            callback_url=callback_url,
+            allowed_image_dir=allowed_image_dir,
+        )
+        return await self.asubmit(
+            request,
+            wait=wait,
+            idempotency_key=idempotency_key,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+        )
 
     async def asubmit(
         self,

@@ -9,14 +9,40 @@ Hierarchy::
     │   ├── InsufficientBalanceError         402, or code used_up (any status)
     │   ├── PermissionDeniedError            403 disabled
     │   │   └── ContentModerationError       403 without a known code: the prompt was refused
+    │   ├── NotFoundError                    404: no such task (or endpoint)
     │   ├── RateLimitError                   429 too_many_requests (retry_after, seconds)
     │   ├── ServerError                      5xx api_error
-    │   └── APIResponseValidationError       a 2xx (or redirect) answer we cannot read
+    │   ├── APIResponseValidationError       a 2xx (or redirect) answer we cannot read
+    │   └── ResponseTooLargeError            an answer over the size cap (not malformed)
     ├── APIConnectionError                   the server could not be reached (after retries)
     ├── SubmissionUncertainError             the billable POST may have run: do not resubmit blindly
     ├── TaskFailedError                      the task finished with ``response.success == false``
     ├── TaskTimeoutError                     the wait ended; the task runs on (poll_task resumes)
-    └── InvalidImageError (ValueError)       an image input that cannot be sent
+    ├── InvalidRequestError (ValueError)     request arguments that break a documented rule
+    │   └── InvalidImageError                an image input that cannot be sent
+    └── ConfigurationError (ValueError)      a component set up wrongly (no journal for a key, ...)
+
+Every class carries its **facts** as class attributes, and every decision about an error reads
+them (never a list of classes kept elsewhere):
+
+=================  ==============================================================================
+``billed``         ``"no"``: no task can exist (refused before sending or by the API: validation,
+                   400, 401, 402, 403 on submit, 429, connection refused); ``"maybe"``: a task may
+                   exist (dropped connection, read timeout or 5xx on the paid POST, a redirect, an
+                   unreadable acknowledgement); ``"yes"``: a task exists (it failed, the wait timed
+                   out, its record is unreadable)
+``retryable``      repeating the *same* call cannot pay twice and may succeed (429; on reads also
+                   5xx, connection errors and unreadable answers)
+``model_fixable``  a tool hands it back to the model as an error tool message; otherwise the tool
+                   raises and the agent run stops
+``exit_code``      what the ``nanobanana`` command line exits with for it: 1 failed, 2 bad input
+                   (nothing sent), 3 authentication / configuration / balance, 4 uncertain
+``row_status``     the status of a command-line manifest row that ended with it
+=================  ==============================================================================
+
+An instance may override a fact when the same class means something else on the other side of
+the API: an error from a task *read* (the task exists, the read may be repeated) is marked with
+:func:`on_read`. :data:`SAFE_TO_RETRY` is derived from the facts.
 
 Sources: the status/code table ("错误处理", error handling) of the Nano Banana Images API
 Integration Guide (https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e);
@@ -34,7 +60,10 @@ from answer bodies and ids only, and transport exceptions are never chained raw.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
+
+Billed = Literal["no", "maybe", "yes"]
+RowStatus = Literal["failed", "uncertain", "invalid", "pending"]
 
 __all__ = [
     "SAFE_TO_RETRY",
@@ -42,19 +71,25 @@ __all__ = [
     "APIResponseValidationError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigurationError",
     "ContentModerationError",
     "InsufficientBalanceError",
     "InvalidImageError",
+    "InvalidRequestError",
     "NanoBananaAPIError",
     "NanoBananaError",
+    "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ServerError",
     "SubmissionUncertainError",
     "TaskFailedError",
     "TaskTimeoutError",
     "add_note",
     "attach_task_ids",
+    "error_classes",
+    "on_read",
 ]
 
 
@@ -75,6 +110,19 @@ class NanoBananaError(Exception):
 
     #: Words appended to ``str()`` before the ids (subclasses give guidance here).
     hint: str = ""
+    #: Whether a task may exist (and was paid for) when this error ends a call.
+    billed: Billed = "maybe"
+    #: Whether the *same* call may be repeated: it cannot pay twice and may succeed.
+    retryable: bool = False
+    #: Whether a tool returns it to the model (True) or raises it out of the run (False).
+    model_fixable: bool = False
+    #: ``nanobanana`` exit code for it (1 failed, 2 bad input, 3 configuration, 4 uncertain).
+    exit_code: int = 1
+    #: Status of a command-line manifest row that ended with it.
+    row_status: RowStatus = "failed"
+    #: Consecutive failed reads of one task after which a wait gives up (``None``: until
+    #: ``max_wait``); only read errors that are ``retryable`` are read again at all.
+    read_attempts: int | None = 3
     task_id: str | None = None
     trace_id: str | None = None
     code: str | None = None
@@ -115,6 +163,12 @@ class NanoBananaError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, self.__dict__))
 
+    def for_model(self) -> str:
+        """The text a tool hands back to the model for a ``model_fixable`` error: ``str(self)``
+        plus what the model can do next (subclasses add their advice).
+        """
+        return str(self)
+
 
 def _rebuild(cls: type[NanoBananaError], message: str, state: dict[str, Any]) -> NanoBananaError:
     err = cls.__new__(cls)
@@ -152,11 +206,21 @@ class BadRequestError(NanoBananaAPIError):
     https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e.
     """
 
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = True
+    exit_code = 1
+
 
 class AuthenticationError(NanoBananaAPIError):
     """HTTP 401 ``invalid_token``; codes ``token_expired`` / ``no_token`` (vendor SDK); or no
     token configured at all (status 401, code ``no_token``). Raised out of the tools.
     """
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = False
+    exit_code = 3
 
 
 class InsufficientBalanceError(NanoBananaAPIError):
@@ -164,15 +228,53 @@ class InsufficientBalanceError(NanoBananaAPIError):
     Nothing was generated; raised out of the tools (the model cannot fix it).
     """
 
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = False
+    exit_code = 3
+
 
 class PermissionDeniedError(NanoBananaAPIError):
     """HTTP 403: the resource is ``disabled`` for this account (vendor SDK). Raised out of tools."""
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = False
+    exit_code = 3
 
 
 class ContentModerationError(PermissionDeniedError):
     """HTTP 403 without a known code: the prompt or an image was refused by content moderation
     (vendor SDK). The tools hand it back to the model, which may rephrase.
     """
+
+    def for_model(self) -> str:  # noqa: D102 - see NanoBananaError.for_model
+        return (
+            f"{self}. The prompt or an image was refused by content moderation: rephrase the "
+            "prompt (or use other images) and call again."
+        )
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = True
+    exit_code = 1
+
+
+class NotFoundError(NanoBananaAPIError):
+    """HTTP 404: no such task (a task read), or no such endpoint (a base URL with a wrong path
+    prefix). Nothing was processed. The task tool hands it back to the model (a wrong id).
+    """
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = True
+    exit_code = 1
+
+    def for_model(self) -> str:  # noqa: D102 - see NanoBananaError.for_model
+        return (
+            f"{self}. Not found: use the task_id string returned by an image call "
+            "(nano_banana_generate / nano_banana_edit)."
+        )
 
 
 class RateLimitError(NanoBananaAPIError):
@@ -183,18 +285,43 @@ class RateLimitError(NanoBananaAPIError):
 
     """
 
+    billed: Billed = "no"
+    retryable = True
+    model_fixable = True
+    exit_code = 1
+    read_attempts: int | None = None
+
     retry_after: float | None = None
+
+    def for_model(self) -> str:  # noqa: D102 - see NanoBananaError.for_model
+        wait = f"{self.retry_after:g} s" if self.retry_after is not None else "a little"
+        return f"{self}. Rate limited: wait {wait} before calling again."
 
 
 class ServerError(NanoBananaAPIError):
     """HTTP 5xx (``api_error``). Never retried on a submission: the generation may have run."""
+
+    billed: Billed = "maybe"
+    retryable = False
+    model_fixable = False
+    exit_code = 1
+    read_attempts: int | None = None
 
 
 class APIResponseValidationError(NanoBananaAPIError):
     """The server answered, but not in a shape we can read: not JSON, too deeply nested, wrong
     types, missing ids, a redirect (API requests never follow one), or an answer over the size
     cap. ``task_id`` is set when known; on a submission the generation may have run.
+
+    A task record that stays unreadable ends a wait after ``read_attempts`` (3) reads in a row,
+    never after ``max_wait``.
     """
+
+    billed: Billed = "maybe"
+    retryable = False
+    model_fixable = False
+    exit_code = 1
+    read_attempts: int | None = 3
 
 
 class APIConnectionError(NanoBananaError):
@@ -203,12 +330,24 @@ class APIConnectionError(NanoBananaError):
     so nothing was billed: it is safe to retry.
     """
 
+    billed: Billed = "no"
+    retryable = True
+    model_fixable = False
+    exit_code = 1
+    read_attempts: int | None = None
+
 
 class SubmissionUncertainError(NanoBananaError):
     """The billable submission may have been processed, but no usable answer arrived (read
     timeout, connection dropped after sending, a 5xx). Resubmitting could pay twice: look the
     task up first (``get_task(task_id)`` when ``task_id`` is known, your callback, or the console).
     """
+
+    billed: Billed = "maybe"
+    retryable = False
+    model_fixable = False
+    exit_code = 4
+    row_status: RowStatus = "uncertain"
 
     hint = (
         ". The generation may have run and been billed: do not resubmit blindly; "
@@ -221,6 +360,11 @@ class TaskFailedError(NanoBananaError):
     ``failed``). Attributes ``code`` and ``message`` come from ``response.error``.
     """
 
+    billed: Billed = "yes"
+    retryable = False
+    model_fixable = True
+    exit_code = 1
+
     def __str__(self) -> str:
         return "Task failed: " + super().__str__()
 
@@ -229,6 +373,12 @@ class TaskTimeoutError(NanoBananaError):
     """The wait for a task ended after ``waited`` seconds; the task itself keeps running and was
     not cancelled. Resume with ``NanoBananaClient.poll_task(task_id)``: nothing is resubmitted.
     """
+
+    billed: Billed = "yes"
+    retryable = False
+    model_fixable = True
+    exit_code = 1
+    row_status: RowStatus = "pending"
 
     waited: float = 0.0
 
@@ -239,8 +389,61 @@ class TaskTimeoutError(NanoBananaError):
         )
         super().__init__(message, task_id=task_id, waited=waited, **kwargs)
 
+    def for_model(self) -> str:  # noqa: D102 - the model has no poll_task: name its tool
+        return (
+            f"{self}. Do not submit it again: look it up later with "
+            f"nano_banana_task(task_id={self.task_id!r})."
+        )
 
-class InvalidImageError(NanoBananaError, ValueError):
+
+class ResponseTooLargeError(NanoBananaAPIError):
+    """An answer larger than the cap the caller set (``limit`` bytes, counted after decoding).
+
+    Not malformed: a ``retrieve_batch`` answer is re-read in smaller chunks. On the paid
+    submission the generation may have run (``billed="maybe"``); on a read the task exists.
+
+    Attributes:
+        limit: The cap in bytes (int).
+
+    """
+
+    billed: Billed = "maybe"
+    retryable = False
+    model_fixable = False
+    exit_code = 1
+    read_attempts: int | None = 3
+    limit: int = 0
+
+
+class InvalidRequestError(NanoBananaError, ValueError):
+    """Request arguments that break a documented rule, found before any HTTP request: the
+    message names the field, the bad value and what is allowed (one message per broken rule).
+
+    Also a ``ValueError``. Attributes: ``errors`` (pydantic's error list, without input values
+    that could be secrets), ``field`` (the first field named).
+    """
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = True
+    exit_code = 2
+    row_status: RowStatus = "invalid"
+    field: str | None = None
+
+
+class ConfigurationError(NanoBananaError, ValueError):
+    """A component configured in a way that cannot work (an idempotency key without a journal,
+    a journal bound to another API host, ...). Nothing was sent; the tools raise it (the model
+    cannot fix it). Also a ``ValueError``.
+    """
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = False
+    exit_code = 3
+
+
+class InvalidImageError(InvalidRequestError):
     """An image input that cannot be sent: not http(s) nor an image data URI, not an image, over
     10 MiB (10 x 2**20 bytes; "10MB" in the Nano Banana Images API reference,
     https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d),
@@ -248,12 +451,47 @@ class InvalidImageError(NanoBananaError, ValueError):
     before any HTTP request; also a ``ValueError`` so pydantic validators surface it.
     """
 
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = True
+    exit_code = 2
+    row_status: RowStatus = "invalid"
+
+
+def error_classes() -> list[type[NanoBananaError]]:
+    """Every error class of this module, base first (the classes whose facts are tabled)."""
+    found: list[type[NanoBananaError]] = []
+    pending: list[type[NanoBananaError]] = [NanoBananaError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.__module__ == __name__ and cls not in found:
+            found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
 
 #: Errors after which nothing was billed, so retrying cannot pay twice: pass it as
-#: ``runnable.with_retry(retry_if_exception_type=SAFE_TO_RETRY)``. Not in it: ServerError and
-#: SubmissionUncertainError (the generation may have run), TaskFailedError (it ran and was billed),
-#: TaskTimeoutError (it still runs: poll it instead).
-SAFE_TO_RETRY: tuple[type[BaseException], ...] = (RateLimitError, APIConnectionError)
+#: ``runnable.with_retry(retry_if_exception_type=SAFE_TO_RETRY)``. Derived from the facts: the
+#: classes with ``billed == "no"`` and ``retryable`` (429 and connection refused).
+SAFE_TO_RETRY: tuple[type[BaseException], ...] = tuple(
+    cls for cls in error_classes() if cls.billed == "no" and cls.retryable
+)
+
+
+def on_read(exc: NanoBananaError, *, task_id: str | None = None) -> NanoBananaError:
+    """Mark ``exc`` as the outcome of a task *read* and return it.
+
+    A read concerns a task that exists (``billed="yes"``) and may be repeated without paying
+    again: what would leave a *submission* ``billed="maybe"`` (a 5xx, an unreadable or too-large
+    answer) leaves a read ``retryable``; errors the API answered with certainty (authentication,
+    balance, permission, 400) stay final. ``task_id`` is recorded when the error has none yet.
+    """
+    if exc.billed == "maybe":
+        exc.retryable = True
+    exc.billed = "yes"
+    if task_id and not exc.task_id:
+        exc.task_id = task_id
+    return exc
 
 
 def attach_task_ids(exc: BaseException, task_ids: Iterable[str]) -> BaseException:

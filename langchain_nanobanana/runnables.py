@@ -43,8 +43,14 @@ from langchain_core.runnables.config import (
 
 from langchain_nanobanana._config import Configured
 from langchain_nanobanana._core.polling import Outcome
-from langchain_nanobanana._inputs import to_image_urls
-from langchain_nanobanana.errors import SAFE_TO_RETRY, NanoBananaError, attach_task_ids
+from langchain_nanobanana._request import build_request
+from langchain_nanobanana.errors import (
+    SAFE_TO_RETRY,
+    ConfigurationError,
+    InvalidRequestError,
+    NanoBananaError,
+    attach_task_ids,
+)
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import PROGRESS_EVENT, dispatcher
 from langchain_nanobanana.results import ImageResult
@@ -252,9 +258,9 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
 
         Raises:
             TypeError: Unsupported input type.
-            ValueError: A dict with unknown keys, without ``prompt``, or with an ``id`` while
-                the client has no journal.
-            pydantic.ValidationError / InvalidImageError: Bad values.
+            InvalidRequestError: A dict with unknown keys or without ``prompt``, or bad values
+                (:class:`InvalidImageError` for an image); a ``ValueError``.
+            ConfigurationError: A dict with an ``id`` while the client has no journal.
 
         """
         fields: dict[str, Any] = {
@@ -268,14 +274,17 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         if isinstance(value, dict):
             unknown = set(value) - _DICT_KEYS
             if unknown or "prompt" not in value:
-                raise ValueError(
+                raise InvalidRequestError(
                     f"input dict keys {sorted(map(str, value))} are not allowed; give 'prompt' "
-                    f"and optionally: {', '.join(sorted(_DICT_KEYS - {'prompt'}))}"
+                    f"and optionally: {', '.join(sorted(_DICT_KEYS - {'prompt'}))}",
+                    field="input",
                 )
             if "images" in value and "image_urls" in value:
-                raise ValueError("give the images as 'images' or as 'image_urls', not both")
+                raise InvalidRequestError(
+                    "give the images as 'images' or as 'image_urls', not both", field="images"
+                )
             if "id" in value and getattr(self.client, "journal", None) is None:
-                raise ValueError(
+                raise ConfigurationError(
                     f"id={value['id']!r} is an idempotency key and needs a journal: use "
                     "NanoBananaClient(journal='runs.sqlite'), or leave 'id' out"
                 )
@@ -284,15 +293,13 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             images = value.get("images", value.get("image_urls"))
         else:
             prompt = prompt_text(value)
-        if images is not None:
-            fields["image_urls"] = to_image_urls(
-                images,
-                allowed_image_dir=self.allowed_image_dir,
-                allow_local_paths=self.allowed_image_dir is not None,
-            )
-        action = "generate" if images is None else "edit"
-        return ImageRequest(
-            action=action, prompt=prompt, **{k: v for k, v in fields.items() if v is not None}
+        return build_request(
+            "generate" if images is None else "edit",
+            prompt,
+            images,
+            allowed_image_dir=self.allowed_image_dir,
+            allow_local_paths=self.allowed_image_dir is not None,
+            **fields,
         )
 
     # -- the drivers ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import logging
 import os
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
@@ -36,20 +36,10 @@ from pydantic import (
 )
 
 from langchain_nanobanana._config import Configured
-from langchain_nanobanana._inputs import to_image_urls
-from langchain_nanobanana.errors import (
-    BadRequestError,
-    ContentModerationError,
-    InvalidImageError,
-    NanoBananaAPIError,
-    RateLimitError,
-    TaskFailedError,
-    TaskTimeoutError,
-)
+from langchain_nanobanana._request import build_request, describe_validation_error
+from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
 from langchain_nanobanana.models import (
-    ASPECT_RATIOS,
     MAX_COUNT,
-    RESOLUTIONS,
     AspectRatio,
     ImageRequest,
     Resolution,
@@ -69,17 +59,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Errors whose message helps the model correct its call (returned as a tool message).
-_MODEL_FIXABLE = (
-    BadRequestError,
-    RateLimitError,
-    TaskFailedError,
-    TaskTimeoutError,
-    ContentModerationError,
-    InvalidImageError,
-    ValidationError,
-)
 
 ToolOutput = tuple[Any, Any]
 #: The ``tool_call_id`` of the tool call being run (the journal's default idempotency key).
@@ -142,42 +121,15 @@ class TaskInput(BaseModel):
         return self
 
 
-_ALLOWED_BY_FIELD = {
-    "aspect_ratio": ", ".join(ASPECT_RATIOS),
-    "resolution": ", ".join(RESOLUTIONS),
-    "count": f"a whole number from 1 to {MAX_COUNT}",
-    "image_urls": "a list of at least one http(s) URL or data:image/...;base64 URI",
-    "prompt": "a non-empty text",
-    "task_id": "the task_id string returned by an image call",
-    "task_ids": "a list of task_id strings returned by image calls",
-}
-
-
 def format_validation_error(error: ValidationError) -> str:
     """Turn a pydantic ``ValidationError`` into one line per problem for the model.
 
     Each line names the field, the bad value (shortened) and the allowed values, e.g.
-    ``aspect_ratio='5:4' is not allowed; use one of: 1:1, 3:2, ...``. Used as the tools'
-    ``handle_validation_error``, so the model never sees LangChain's generic text.
+    ``aspect_ratio='5:4' is not allowed; use one of: 1:1, 3:2, ...`` (the package's one
+    message-maker). Used as the tools' ``handle_validation_error``, so the model never sees
+    LangChain's generic text.
     """
-    lines = []
-    for item in error.errors(include_url=False):
-        field = ".".join(str(p) for p in item.get("loc", ())) or "input"
-        message = str(item.get("msg", "invalid"))
-        if message.startswith("Value error, "):
-            lines.append(message.removeprefix("Value error, "))
-            continue
-        top = field.split(".")[0]
-        value = repr(item.get("input"))
-        value = value if len(value) <= 80 else value[:77] + "..."
-        allowed = _ALLOWED_BY_FIELD.get(top)
-        hint = f"; use {allowed}" if allowed else ""
-        if item.get("type") == "extra_forbidden":
-            hint = "; this argument does not exist, leave it out"
-        if item.get("type") == "missing":  # its "input" is the whole argument dict: not shown
-            lines.append(f"{field} is missing (required){hint}")
-            continue
-        lines.append(f"{field}={value} is not allowed ({message}){hint}")
+    lines = [message for _, message in describe_validation_error(error)]
     return "Invalid arguments, fix and call again:\n" + "\n".join(lines)
 
 
@@ -202,23 +154,16 @@ class _NanoBananaTool(Configured, BaseTool):
         return [{"type": "text", "text": text}, *blocks]
 
     @staticmethod
-    def _fixable(exc: BaseException) -> ToolException:
-        if isinstance(exc, ValidationError):
-            return ToolException(format_validation_error(exc))
-        if isinstance(exc, RateLimitError):
-            wait = f"{exc.retry_after:g} s" if exc.retry_after is not None else "a little"
-            return ToolException(f"{exc}. Rate limited: wait {wait} before calling again.")
-        if isinstance(exc, TaskTimeoutError):  # the model has no poll_task: name its tool
-            return ToolException(
-                f"{exc}. Do not submit it again: look it up later with "
-                f"nano_banana_task(task_id={exc.task_id!r})."
-            )
-        if isinstance(exc, ContentModerationError):
-            return ToolException(
-                f"{exc}. The prompt or an image was refused by content moderation: rephrase "
-                "the prompt (or use other images) and call again."
-            )
-        return ToolException(str(exc))
+    def _route(exc: NanoBananaError) -> NoReturn:
+        """Raise ``exc`` out of the run, or as a ``ToolException`` (the model reads it) when the
+        error's facts say the model can fix it (``model_fixable``).
+        """
+        if not exc.model_fixable:
+            raise exc
+        text = exc.for_model()
+        if isinstance(exc, InvalidRequestError):  # the model's own arguments
+            text = "Invalid arguments, fix and call again:\n" + text
+        raise ToolException(text) from exc
 
 
 def _note(result: ImageResult, what: str) -> str:
@@ -240,22 +185,18 @@ class _ImageTool(_NanoBananaTool):
 
     def _build(self, fields: dict[str, Any]) -> ImageRequest:
         """The request for one call (local files read here, in a worker thread when async)."""
-        fields = {k: v for k, v in fields.items() if v is not None}
-        if "image_urls" in fields:
-            allowed = getattr(self, "allowed_image_dir", None)
-            fields["image_urls"] = to_image_urls(
-                fields["image_urls"],
-                allowed_image_dir=allowed,
-                allow_local_paths=allowed is not None,
-            )
-            fields["action"] = "edit"
-        else:
-            fields["action"] = "generate"
-        if self.model is not None:
-            fields["model"] = self.model
-        if self.callback_url is not None:
-            fields["callback_url"] = self.callback_url
-        return ImageRequest(**fields)
+        images = fields.pop("image_urls", None)
+        allowed = getattr(self, "allowed_image_dir", None)
+        return build_request(
+            "generate" if images is None else "edit",
+            fields.pop("prompt", None),
+            images,
+            model=self.model,
+            callback_url=self.callback_url,
+            allowed_image_dir=allowed,
+            allow_local_paths=allowed is not None,
+            **{k: v for k, v in fields.items() if v is not None},
+        )
 
     def run(self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kw: Any) -> Any:
         """``BaseTool.run``, remembering ``tool_call_id``: with a journal on the client it is the
@@ -322,8 +263,8 @@ class _ImageTool(_NanoBananaTool):
                 )
             else:
                 result.raise_for_status()
-        except _MODEL_FIXABLE as exc:
-            raise self._fixable(exc) from exc
+        except NanoBananaError as exc:
+            self._route(exc)
         return self._content(result, self._saved(result)), result
 
     async def _acall(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
@@ -340,8 +281,8 @@ class _ImageTool(_NanoBananaTool):
                 result = _first_result([o async for o in outcomes])
             else:
                 result.raise_for_status()
-        except _MODEL_FIXABLE as exc:
-            raise self._fixable(exc) from exc
+        except NanoBananaError as exc:
+            self._route(exc)
         return self._content(result, await asyncio.to_thread(self._saved, result)), result
 
 
@@ -439,14 +380,8 @@ class NanoBananaTaskTool(_NanoBananaTool):
                 return self._content(result), result
             assert task_ids is not None
             records = {r.id: r for r in self.client.get_tasks(task_ids)}
-        except _MODEL_FIXABLE as exc:
-            raise self._fixable(exc) from exc
-        except NanoBananaAPIError as exc:
-            if exc.status_code != 404:
-                raise
-            raise ToolException(
-                f"task_id={task_id!r} was not found; use {_ALLOWED_BY_FIELD['task_id']} ({exc})"
-            ) from exc
+        except NanoBananaError as exc:
+            self._route(exc)
         results = [
             records[t].to_result()
             if t in records

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from langchain_nanobanana._request import build_request
 from langchain_nanobanana.client import NanoBananaClient
-from langchain_nanobanana.errors import NanoBananaError
-from langchain_nanobanana.images import to_image_urls
+from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
 from langchain_nanobanana.journal import Journal, request_identity
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import ProgressBar, progress_event
@@ -91,23 +91,19 @@ def wait_for(
 
 
 def _build(args: argparse.Namespace, action: str) -> ImageRequest:
-    fields = {
-        "model": args.model,
-        "aspect_ratio": args.aspect_ratio,
-        "resolution": args.resolution,
-        "count": args.count,
-    }
     try:
-        images = to_image_urls(list(args.images), field="images") if action == "edit" else None
-        return ImageRequest(
-            action=action,
-            prompt=args.prompt,
-            image_urls=images,
-            **{k: v for k, v in fields.items() if v is not None},
+        return build_request(
+            action,
+            args.prompt,
+            list(args.images) if action == "edit" else None,
+            model=args.model,
+            aspect_ratio=args.aspect_ratio,
+            resolution=args.resolution,
+            count=args.count,
+            images_field="images",
         )
-    except ValueError as exc:
-        info = error_info(exc)
-        raise CLIError(f"{info['message']} (nothing was sent)") from None
+    except InvalidRequestError as exc:
+        raise CLIError(f"{exc.message} (nothing was sent)") from None
 
 
 def cmd_generate(args: argparse.Namespace, output: Output, action: str = "generate") -> int:

@@ -18,20 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from pydantic import ValidationError
-
 from langchain_nanobanana.client import ENV_TOKEN, NanoBananaClient
 from langchain_nanobanana.errors import (
-    AuthenticationError,
-    ContentModerationError,
-    InsufficientBalanceError,
     NanoBananaError,
-    PermissionDeniedError,
-    SubmissionUncertainError,
-    TaskFailedError,
-    TaskTimeoutError,
 )
-from langchain_nanobanana.journal import IdempotencyKeyMismatchError, Journal, JournalError
+from langchain_nanobanana.journal import Journal, JournalError
 from langchain_nanobanana.results import ImageResult
 
 __all__ = [
@@ -160,23 +151,14 @@ class Output:
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
-    """The ``error`` field of a line: ``{"type", "code", "message"}`` (``code`` may be null).
-
-    A pydantic ``ValidationError`` gives its first message; a ``NanoBananaError`` its message
-    without the ids (they have their own fields).
+    """The ``error`` field of a line: ``{"type", "code", "message"}`` (``code`` may be null);
+    a ``NanoBananaError`` gives its message with its ids (they also have their own fields).
     """
-    if isinstance(exc, ValidationError):
-        errors = exc.errors()
-        message = str(errors[0].get("msg", exc)) if errors else str(exc)
-        message = message.removeprefix("Value error, ")
-        return {"type": "ValidationError", "code": None, "message": message}
-    if isinstance(exc, NanoBananaError):
-        return {
-            "type": type(exc).__name__,
-            "code": getattr(exc, "code", None),
-            "message": str(exc),
-        }
-    return {"type": type(exc).__name__, "code": None, "message": str(exc)}
+    return {
+        "type": type(exc).__name__,
+        "code": getattr(exc, "code", None),
+        "message": str(exc),
+    }
 
 
 def line_record(
@@ -208,34 +190,16 @@ def line_record(
 
 
 def classify(exc: BaseException) -> tuple[RowStatus, int]:
-    """The row status and exit code an error stands for.
+    """The row status and exit code an error stands for: the error's own facts
+    (``row_status``, ``exit_code``; see :mod:`langchain_nanobanana.errors`).
 
-    Returns:
-        ``("uncertain", 4)`` maybe billed without a task id; ``("failed", 3)`` authentication,
-        balance, permission (not moderation); ``("invalid", 2)`` bad input or a key reused for
-        another request (nothing sent); ``("failed", 2)`` an unusable journal (nothing sent);
-        ``("pending", 1)`` the wait timed out (the task runs on; a re-run polls it);
-        ``("failed", 1)`` anything else (the task failed, 400, 429, moderation, connection).
-
+    ``uncertain``/4: maybe billed without a task id; ``failed``/3: authentication, balance,
+    permission, configuration; ``invalid``/2: bad input or a key reused for another request
+    (nothing sent); ``pending``/1: the wait timed out (the task runs on; a re-run polls it);
+    ``failed``/1: anything else. An exception that is not the package's (a bug) is ``failed``/1.
     """
-    if isinstance(exc, SubmissionUncertainError):  # includes the journal's uncertain keys
-        return "uncertain", EXIT_UNCERTAIN
-    if isinstance(exc, ContentModerationError):
-        return "failed", EXIT_FAILED
-    if isinstance(exc, (AuthenticationError, InsufficientBalanceError, PermissionDeniedError)):
-        return "failed", EXIT_CONFIG
-    if isinstance(exc, IdempotencyKeyMismatchError):
-        return "invalid", EXIT_USAGE
-    if isinstance(exc, JournalError):
-        return "failed", EXIT_USAGE
-    if isinstance(exc, TaskTimeoutError):
-        return "pending", EXIT_FAILED
-    if isinstance(exc, TaskFailedError):
-        return "failed", EXIT_FAILED
-    if isinstance(exc, (ValidationError, ValueError)) and not isinstance(exc, NanoBananaError):
-        return "invalid", EXIT_USAGE
-    if isinstance(exc, NanoBananaError) and isinstance(exc, ValueError):  # InvalidImageError
-        return "invalid", EXIT_USAGE
+    if isinstance(exc, NanoBananaError):
+        return exc.row_status, exc.exit_code
     return "failed", EXIT_FAILED
 
 

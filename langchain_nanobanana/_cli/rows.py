@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from langchain_nanobanana.images import to_image_urls
+from langchain_nanobanana._request import build_request
+from langchain_nanobanana.errors import InvalidRequestError
 from langchain_nanobanana.journal import request_identity
 from langchain_nanobanana.models import ImageRequest
 
@@ -92,34 +91,25 @@ class Row:
             "resolution": self.resolution,
             "count": self.count,
         }
-        try:
-            image_urls = (
-                to_image_urls(list(self.images), field="images") if self.action == "edit" else None
+        if self.action != "edit" and self.images:
+            raise RowError(
+                self.line,
+                "images",
+                "images are only used with action 'edit' (or leave 'action' out)",
             )
-            if self.action != "edit" and self.images:
-                raise RowError(
-                    self.line,
-                    "images",
-                    "images are only used with action 'edit' (or leave 'action' out)",
-                )
-            return ImageRequest(
-                action=self.action,
-                prompt=self.prompt,
-                image_urls=image_urls,
+        try:
+            return build_request(
+                self.action,
+                self.prompt,
+                list(self.images) if self.action == "edit" else None,
+                images_field="images",
                 **{k: v for k, v in fields.items() if v is not None},
             )
-        except ValidationError as exc:
-            details = exc.errors()
-            first: dict[str, Any] = dict(details[0]) if details else {}
-            message = str(first.get("msg", exc)).removeprefix("Value error, ")
-            loc = first.get("loc") or ()
-            field = str(loc[0]) if loc else _field_in(message)
+        except InvalidRequestError as exc:
+            field = exc.field or _field_in(exc.message, default="images")
+            field = field.split("[")[0] if field.startswith("images") else field
+            message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
             raise RowError(self.line, _column(field), message) from None
-        except ValueError as exc:  # InvalidImageError names images[i]
-            message = getattr(exc, "message", str(exc))
-            field = _field_in(message, default="images")
-            message = message.removeprefix(f"{field}: ")
-            raise RowError(self.line, field, message) from None
 
 
 class RowError(Exception):

@@ -38,6 +38,7 @@ from langchain_nanobanana.errors import (
     InsufficientBalanceError,
     NanoBananaAPIError,
     NanoBananaError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -79,6 +80,7 @@ _BY_STATUS: dict[int, type[NanoBananaAPIError]] = {
     401: AuthenticationError,
     402: InsufficientBalanceError,
     403: ContentModerationError,
+    404: NotFoundError,
     429: RateLimitError,
 }
 

@@ -16,11 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from langchain_nanobanana.errors import (
-    APIConnectionError,
-    APIResponseValidationError,
     NanoBananaError,
-    RateLimitError,
-    ServerError,
     TaskTimeoutError,
 )
 from langchain_nanobanana.results import ImageResult
@@ -32,8 +28,8 @@ __all__ = [
     "RoundTimer",
     "WaitState",
     "chunked",
-    "is_transient",
     "outcome_of",
+    "read_again",
 ]
 
 #: Factor by which the wait between rounds grows.
@@ -53,17 +49,15 @@ def chunked(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[start : start + max(1, size)])
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed task read is worth another round: a connection problem, a 5xx, a 429
-    after the read retries, or an answer we could not read (the read is idempotent and the task
-    runs on). Authentication, balance, permission and 4xx errors end the wait at once.
+def read_again(exc: BaseException, attempts: int) -> bool:
+    """Whether a wait goes on after its task's read failed with ``exc`` ``attempts`` times in a
+    row: the error's facts decide (``retryable``, which a read error gets from
+    :func:`~langchain_nanobanana.errors.on_read`; ``read_attempts`` bounds how often an unreadable
+    answer is read again). Anything that is not our error ends the wait.
     """
-    return (
-        isinstance(
-            exc, (APIConnectionError, ServerError, RateLimitError, APIResponseValidationError)
-        )
-        or type(exc).__name__ == "ResponseTooLargeError"
-    )
+    if not isinstance(exc, NanoBananaError) or not exc.retryable:
+        return False
+    return exc.read_attempts is None or attempts < exc.read_attempts
 
 
 def outcome_of(result: ImageResult) -> Outcome:
@@ -161,7 +155,7 @@ class WaitState:
         status; see ``progress.progress_event``). Tasks this waiter already saw end keep their
         final status.
         """
-        from langchain_nanobanana.progress import progress_event
+        from langchain_nanobanana._core.progress import progress_event
 
         self.rounds += 1
         for task_id, status in (statuses or {}).items():

@@ -13,7 +13,7 @@ no entry                                      reserves it: ``Decision("submit")`
 ``reserved``, owner alive                     waits (polls the row every 50 ms, up to ``wait`` s)
                                               for the owner's outcome, then decides again; two
                                               racing callers pay once
-``reserved``, owner dead or interrupted       :class:`UncertainSubmissionError` ("maybe billed");
+``reserved``, owner dead or interrupted       :class:`UncertainKeyError` ("maybe billed");
                                               ``resubmit_uncertain=True`` takes the key over
 ``submitted`` (``task_id`` known)             ``Decision("poll")``: poll ``entry.task_id``
 ``succeeded``                                 ``Decision("done")``: ``entry.result``, no request
@@ -76,7 +76,7 @@ from langchain_nanobanana.journal.errors import (
     IdempotencyKeyBusyError,
     IdempotencyKeyMismatchError,
     JournalError,
-    UncertainSubmissionError,
+    UncertainKeyError,
 )
 from langchain_nanobanana.journal.identity import request_identity
 from langchain_nanobanana.journal.store import Decision, Entry, Journal
@@ -90,6 +90,6 @@ __all__ = [
     "IdempotencyKeyMismatchError",
     "Journal",
     "JournalError",
-    "UncertainSubmissionError",
+    "UncertainKeyError",
     "request_identity",
 ]

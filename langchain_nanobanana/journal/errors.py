@@ -1,5 +1,6 @@
 """The journal's errors: all ``NanoBananaError``; an uncertain key is a
-``SubmissionUncertainError``.
+``SubmissionUncertainError`` (its name says "key": the key is uncertain, found by the journal
+without sending anything).
 """
 
 from __future__ import annotations
@@ -7,14 +8,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from langchain_nanobanana.errors import NanoBananaError, SubmissionUncertainError
+from langchain_nanobanana.errors import (
+    Billed,
+    NanoBananaError,
+    RowStatus,
+    SubmissionUncertainError,
+)
 from langchain_nanobanana.journal._common import _SHORT
 
 __all__ = [
     "IdempotencyKeyBusyError",
     "IdempotencyKeyMismatchError",
     "JournalError",
-    "UncertainSubmissionError",
+    "UncertainKeyError",
 ]
 
 logger = logging.getLogger(__name__)
@@ -25,13 +31,19 @@ logger = logging.getLogger(__name__)
 
 class JournalError(NanoBananaError):
     """The journal cannot be used: not a journal, another schema version, a corrupted or locked
-    file, a closed journal, or a wrong argument. Nothing was sent to the API.
+    file, a closed journal, or a wrong argument. Nothing was sent to the API (an instance raised
+    after a paid submission says so and carries ``billed="yes"`` and the ``task_id``).
 
     Attributes:
         message: What went wrong and what to do (also ``str(error)``).
         path: The journal file, when known.
 
     """
+
+    billed: Billed = "no"
+    retryable = False
+    model_fixable = False
+    exit_code = 2
 
     path: str | None = None
 
@@ -53,6 +65,7 @@ class IdempotencyKeyMismatchError(JournalError):
 
     """
 
+    row_status: RowStatus = "invalid"
     scope: str = ""
     key: str = ""
     stored_identity: str = ""
@@ -98,6 +111,7 @@ class IdempotencyKeyBusyError(JournalError):
 
     """
 
+    retryable = True
     scope: str = ""
     key: str = ""
     owner_pid: int | None = None
@@ -132,7 +146,7 @@ class IdempotencyKeyBusyError(JournalError):
         )
 
 
-class UncertainSubmissionError(SubmissionUncertainError):
+class UncertainKeyError(SubmissionUncertainError):
     """Maybe billed: the key's submission was in flight when its owner died or was interrupted
     before an answer, so a task may exist (and be billed) whose ``task_id`` was never recorded.
 

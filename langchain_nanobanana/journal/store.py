@@ -39,7 +39,7 @@ from langchain_nanobanana.journal.errors import (
     IdempotencyKeyBusyError,
     IdempotencyKeyMismatchError,
     JournalError,
-    UncertainSubmissionError,
+    UncertainKeyError,
 )
 
 __all__ = ["Decision", "Entry", "Journal"]
@@ -502,7 +502,7 @@ class Journal:
             key: The idempotency key (non-empty str).
             identity: :func:`request_identity` of the request body.
             resubmit_uncertain: Take over a key whose owner died or was interrupted in flight
-                (may pay twice) instead of raising :class:`UncertainSubmissionError`.
+                (may pay twice) instead of raising :class:`UncertainKeyError`.
             retry_failed: Take over a key whose task failed instead of raising
                 :class:`~langchain_nanobanana.errors.TaskFailedError` again.
             wait: Seconds to wait for a live owner's outcome (float >= 0; polled every 50 ms).
@@ -513,7 +513,7 @@ class Journal:
 
         Raises:
             IdempotencyKeyMismatchError: The key names another request (checked first).
-            UncertainSubmissionError: The key's submission may have been billed (owner dead or
+            UncertainKeyError: The key's submission may have been billed (owner dead or
                 interrupted) and ``resubmit_uncertain`` is false.
             TaskFailedError: The key's task failed and ``retry_failed`` is false (``task_id``,
                 ``trace_id``, ``code`` and ``message`` as recorded).
@@ -656,7 +656,7 @@ class Journal:
             else:
                 reason = f"the process that sent it (pid {entry.owner_pid}) ended"
             logger.warning("journal key %r is uncertain (%s): not resubmitting", entry.key, reason)
-            raise UncertainSubmissionError(
+            raise UncertainKeyError(
                 scope=entry.scope,
                 key=entry.key,
                 owner_pid=entry.owner_pid,

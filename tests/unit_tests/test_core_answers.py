@@ -43,10 +43,10 @@ from langchain_nanobanana._core.polling import (
     RoundTimer,
     WaitState,
     chunked,
-    is_transient,
     outcome_of,
+    read_again,
 )
-from langchain_nanobanana._transport import ResponseTooLargeError
+from langchain_nanobanana.errors import NotFoundError, ResponseTooLargeError, on_read
 from langchain_nanobanana.progress import progress_event
 
 TRACE = "tr-1"
@@ -447,17 +447,29 @@ def test_wait_state_time_out_names_each_task_with_its_last_read_error() -> None:
         (ServerError("x", status_code=503), True),
         (RateLimitError("x", status_code=429), True),
         (APIResponseValidationError("x", status_code=200), True),
-        (ResponseTooLargeError("x", limit=1), True),
+        (ResponseTooLargeError("x", status_code=200, limit=1), True),
         (AuthenticationError("x", status_code=401), False),
         (InsufficientBalanceError("x", status_code=402), False),
         (BadRequestError("x", status_code=400), False),
-        (NanoBananaAPIError("x", status_code=404), False),
-        (NanoBananaError("x"), False),
-        (ValueError("x"), False),
+        (NotFoundError("x", status_code=404), False),
     ],
 )
-def test_is_transient(error: BaseException, transient: bool) -> None:
-    assert is_transient(error) is transient
+def test_read_again_follows_the_facts_of_a_read_error(
+    error: NanoBananaError, transient: bool
+) -> None:
+    on_read(error)
+    assert error.billed == "yes"
+    assert read_again(error, 1) is transient
+
+
+def test_read_again_gives_up_on_an_answer_unreadable_three_times() -> None:
+    error = on_read(APIResponseValidationError("x", status_code=200))
+    assert [read_again(error, n) for n in (1, 2, 3)] == [True, True, False]
+    server = on_read(ServerError("x", status_code=503))
+    assert read_again(server, 50) is True  # a 5xx is read again until max_wait
+    assert read_again(ValueError("x"), 1) is False  # not ours: never read again
+    odd = on_read(NanoBananaAPIError("x", status_code=418))  # unknown answer: three reads
+    assert [read_again(odd, n) for n in (1, 2, 3)] == [True, True, False]
 
 
 def test_outcome_of() -> None:

@@ -15,12 +15,14 @@ EXPECTED_ALL = [
     "APIResponseValidationError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigurationError",
     "ContentModerationError",
     "GeneratedImage",
     "ImageRequest",
     "ImageResult",
     "InsufficientBalanceError",
     "InvalidImageError",
+    "InvalidRequestError",
     "MODELS",
     "ModelInfo",
     "NanoBananaAPIError",
@@ -31,9 +33,11 @@ EXPECTED_ALL = [
     "NanoBananaImageGenerator",
     "NanoBananaTaskTool",
     "NanoBananaToolkit",
+    "NotFoundError",
     "PermissionDeniedError",
     "RESOLUTIONS",
     "RateLimitError",
+    "ResponseTooLargeError",
     "SAFE_TO_RETRY",
     "ServerError",
     "SubmissionUncertainError",
@@ -114,7 +118,7 @@ def test_new_exports_are_what_they_say() -> None:
     )
 
     # Only errors after which nothing was billed may be retried blindly.
-    assert (RateLimitError, APIConnectionError) == SAFE_TO_RETRY
+    assert set(SAFE_TO_RETRY) == {RateLimitError, APIConnectionError}
     for unsafe in (ServerError, SubmissionUncertainError, TaskFailedError, TaskTimeoutError):
         assert not issubclass(unsafe, SAFE_TO_RETRY), unsafe
     assert issubclass(ContentModerationError, PermissionDeniedError)

@@ -35,7 +35,7 @@ from langchain_nanobanana.journal import (
     IdempotencyKeyMismatchError,
     Journal,
     JournalError,
-    UncertainSubmissionError,
+    UncertainKeyError,
     request_identity,
 )
 from tests.unit_tests import journal_worker
@@ -359,7 +359,7 @@ def test_keys_are_scoped_by_base_url(journal: Journal) -> None:
 
 def test_dead_owner_makes_the_key_uncertain(path: Path, journal: Journal) -> None:
     _raw_insert(path, owner_pid=NO_SUCH_PID, owner_host=_host())
-    with pytest.raises(UncertainSubmissionError) as info:
+    with pytest.raises(UncertainKeyError) as info:
         journal.begin(SCOPE, "k", IDENTITY)
     err = info.value
     assert isinstance(err, NanoBananaError)
@@ -387,7 +387,7 @@ def test_recycled_pid_is_not_the_owner(path: Path, journal: Journal) -> None:
     _raw_insert(path, key="k1", owner_pid=os.getppid(), owner_start="other-boot:1")
     _raw_insert(path, key="k2", owner_pid=os.getpid(), owner_start="other-boot:1")
     for key in ("k1", "k2"):
-        with pytest.raises(UncertainSubmissionError):
+        with pytest.raises(UncertainKeyError):
             journal.begin(SCOPE, key, IDENTITY, wait=0)
 
 
@@ -396,9 +396,9 @@ def test_interrupted_owner_makes_the_key_uncertain(journal: Journal, path: Path)
     journal.interrupted(SCOPE, "k")
     entry = journal.get(SCOPE, "k")
     assert entry is not None and entry.owner_pid == 0
-    with Journal(path) as other, pytest.raises(UncertainSubmissionError, match="interrupted"):
+    with Journal(path) as other, pytest.raises(UncertainKeyError, match="interrupted"):
         other.begin(SCOPE, "k", IDENTITY)
-    with pytest.raises(UncertainSubmissionError):
+    with pytest.raises(UncertainKeyError):
         journal.begin(SCOPE, "k", IDENTITY)
 
 
@@ -435,7 +435,7 @@ def test_orphaned_reservation_of_this_process_is_uncertain(path: Path) -> None:
     first = Journal(path)
     assert first.begin(SCOPE, "k", IDENTITY).kind == "submit"
     first.close()  # the caller never recorded an outcome: close() marks it interrupted
-    with Journal(path) as second, pytest.raises(UncertainSubmissionError):
+    with Journal(path) as second, pytest.raises(UncertainKeyError):
         second.begin(SCOPE, "k", IDENTITY)
 
 
@@ -444,7 +444,7 @@ def test_row_of_this_process_not_held_by_any_caller_is_uncertain(
 ) -> None:
     own = journal.begin(SCOPE, "mine", IDENTITY).entry
     _raw_insert(path, owner_pid=os.getpid(), owner_start=own.owner_start, owner_host=_host())
-    with pytest.raises(UncertainSubmissionError):
+    with pytest.raises(UncertainKeyError):
         journal.begin(SCOPE, "k", IDENTITY, wait=0)
 
 
@@ -606,7 +606,7 @@ def test_errors_pickle_with_their_attributes() -> None:
         JournalError("broken", path="/x"),
         IdempotencyKeyMismatchError(scope=SCOPE, key="k", stored_identity="a" * 64, identity="b"),
         IdempotencyKeyBusyError(scope=SCOPE, key="k", owner_pid=1, owner_host="h", waited=1.0),
-        UncertainSubmissionError(scope=SCOPE, key="k", owner_pid=5, reason="it died"),
+        UncertainKeyError(scope=SCOPE, key="k", owner_pid=5, reason="it died"),
     ]
     for err in errors:
         copy = pickle.loads(pickle.dumps(err))
@@ -667,8 +667,8 @@ EXPECTED: dict[str, str | type[Exception]] = {
     "succeeded": "done",
     "release": "submit",
     "failed": TaskFailedError,
-    "interrupted": UncertainSubmissionError,
-    "exit": UncertainSubmissionError,  # the owner ended without an outcome
+    "interrupted": UncertainKeyError,
+    "exit": UncertainKeyError,  # the owner ended without an outcome
 }
 
 
@@ -734,11 +734,11 @@ def test_owner_killed_in_flight_leaves_the_key_uncertain(ctx: SpawnContext, path
         with pytest.raises(IdempotencyKeyBusyError):
             journal.begin(SCOPE, "k", IDENTITY, wait=0.1)  # alive: waits, nothing sent
         child.kill()  # SIGKILL: no outcome recorded; a zombie until joined
-        with pytest.raises(UncertainSubmissionError, match="uncertain"):
+        with pytest.raises(UncertainKeyError, match="uncertain"):
             journal.begin(SCOPE, "k", IDENTITY, wait=10)
         child.join(30)
         assert child.exitcode == -signal.SIGKILL
-        with pytest.raises(UncertainSubmissionError):
+        with pytest.raises(UncertainKeyError):
             journal.begin(SCOPE, "k", IDENTITY, wait=10)
         assert journal.begin(SCOPE, "k", IDENTITY, resubmit_uncertain=True).kind == "submit"
 

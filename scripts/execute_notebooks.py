@@ -8,7 +8,8 @@ chat-model keys (so the scripted models play). The outputs are then made fit to 
 * every ``image/png`` is shrunk to a thumbnail (longest side ``THUMBNAIL_PX``, needs Pillow: the
   ``docs`` extra), so the images show when browsing the repository and a notebook stays small;
 * HTML that points at the simulator (``ImageResult``'s inline ``<img src="http://127.0.0.1:...">``,
-  dead once the kernel stops) and notebook widgets are dropped; their ``text/plain`` stays;
+  dead once the kernel stops) is dropped, its ``text/plain`` stays; notebook widgets (a tqdm bar)
+  are left out;
 * volatile text is pinned: the simulator's port becomes ``SIM_PORT`` and the temporary working
   directory ``.``; no execution timings are recorded.
 
@@ -93,6 +94,9 @@ def tidy(nb: NotebookNode, workdir: Path) -> NotebookNode:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
+        # A live widget (the tqdm bar in Jupyter) has no state once the kernel is gone: its
+        # stored form would be a bare "HBox(children=...)". It is left out.
+        cell.outputs = [o for o in cell.outputs if _WIDGET not in o.get("data", {})]
         for output in cell.outputs:
             if "text" in output:
                 output.text = _pin(output.text, workdir)

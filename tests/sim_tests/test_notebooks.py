@@ -171,6 +171,7 @@ def test_stored_with_outputs(path: Path) -> None:
         assert "127.0.0.1" not in str(data.get("text/html", "")), "a dead link to the simulator"
         assert "application/vnd.jupyter.widget-view+json" not in data
         assert not re.search(r"127\.0\.0\.1:(?!8765)\d+", _text_of(output)), "a volatile port"
+        assert "IProgress not found" not in _text_of(output), "tqdm in Jupyter lacks ipywidgets"
     first = cells[0].source
     # The first cell picks the backend: the real API with a token, else the simulator.
     for needle in (
@@ -266,6 +267,7 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path) -> None:
     cells = _code_cells(nb)
     assert "Backend: simulator at http://127.0.0.1:" in _text(cells[0])
     printed = _printed(nb)
+    assert "IProgress not found" not in printed  # the test extra has ipywidgets, like progress
     for needle in _MUST_PRINT[path.stem]:
         assert needle in printed, f"{path.name} did not print {needle!r}"
     images = [

@@ -76,7 +76,7 @@ _MUST_PRINT: dict[str, list[str]] = {
         "data:image/png;base64,iVBORw0KGgo",
         "'prompt': 'let this man wear on this T-shirt'",
         "success | Generated 1 image(s)",
-        "error | image_urls[0]: local files must be inside",
+        "error | Invalid arguments, fix and call again:\nimage_urls[0]: local files must be inside",
         *(f"{ratio:>5} -> {w} x {h}" for ratio, (w, h) in SIZES_1K.items()),
         "(4096, 4096)",
     ],

@@ -22,6 +22,8 @@ READ_BY_USERS = sorted(
         *(ROOT / "langchain_nanobanana").rglob("*.py"),
         ROOT / "README.md",
         ROOT / "CHANGELOG.md",
+        ROOT / "RELIABILITY.md",
+        ROOT / "BENCHMARKS.md",
         *(ROOT / "docs").rglob("*.md"),
         *(ROOT / "docs").rglob("*.ipynb"),
         *(ROOT / "examples").rglob("*.py"),

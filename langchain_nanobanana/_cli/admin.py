@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime
 
-from langchain_nanobanana.journal import Journal, JournalError
+from langchain_nanobanana.journal import JournalError, KeyStore
 
 from .common import (
     EXIT_FAILED,
@@ -25,7 +25,7 @@ __all__ = ["cmd_journal", "cmd_simulate"]
 # -- journal -----------------------------------------------------------------------------------
 
 
-def _scope_for(journal: Journal, key: str, args: argparse.Namespace) -> str:
+def _scope_for(journal: KeyStore, key: str, args: argparse.Namespace) -> str:
     client = make_client(client_options(args), need_token=False)
     client.close()
     if journal.get(client.base_url, key) is not None:

@@ -221,8 +221,8 @@ class JournalWriteError(JournalError):
     ``task_id`` names the task when the answer carried it (``billed="yes"``); when the answer
     itself was lost too the instance carries ``billed="maybe"`` and no id. Logged at WARNING
     where raised. Record the task by hand once the journal is writable again: ``nanobanana
-    journal resolve KEY --task-id ID``. Never start a new journal instead: it would forget the
-    keys already paid for.
+    journal resolve KEY --task-id ID``. Keep the journal: a fresh one would forget the keys
+    already paid for.
 
     Attributes:
         key: The idempotency key.
@@ -253,8 +253,9 @@ class JournalWriteError(JournalError):
             what += "could not mark the key uncertain"
             fix = f"`nanobanana journal resolve {key} --task-id ID` once you find the task"
         message = (
-            f"Idempotency key {key!r}: {what} ({reason}). Do not submit it again and do not "
-            f"start a new journal; when the journal is writable again record the task with {fix}"
+            f"Idempotency key {key!r}: {what} ({reason}). Do not submit it again, and keep this "
+            f"journal (a fresh one would forget every key already paid for); when it is "
+            f"writable again record the task with {fix}"
         )
         super().__init__(
             message, path=path, key=key, task_id=task_id, trace_id=trace_id, billed=billed

@@ -70,8 +70,16 @@ class StoreBase(abc.ABC):
     # -- primitives a store supplies ----------------------------------------------------------
 
     @abc.abstractmethod
-    def _transaction(self, *, write: bool = True) -> contextlib.AbstractContextManager[Any]:
-        """A transaction (rows read in a write transaction stay locked until it ends)."""
+    def _transaction(
+        self, *, write: bool = True, durable: bool = True
+    ) -> contextlib.AbstractContextManager[Any]:
+        """A transaction (rows read in a write transaction stay locked until it ends).
+
+        ``durable=False``: the store may acknowledge the commit before it is on disk (a crash
+        of the database server, not of the caller, may lose it). Used only for writes whose
+        loss is safe: a lost ``submitted``/``succeeded``/``failed`` leaves the key reserved or
+        submitted (uncertain or polled again), never free.
+        """
 
     @abc.abstractmethod
     def _select(self, tx: Any, scope: str, key: str) -> Entry | None:

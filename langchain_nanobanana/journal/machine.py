@@ -205,13 +205,14 @@ class KeyStore(ManualStore):
     def _why_dead(self, entry: Entry) -> str:
         if not entry.owner_pid:
             return "its submission was interrupted"
-        if entry.owner_pid == os.getpid() and entry.owner_host == self._owner()["owner_host"]:
-            return f"its caller in this process (pid {entry.owner_pid}) stopped"
-        if entry.lease_until is not None and entry.lease_until < time.time():
+        leased = entry.owner_id is not None or entry.owner_host != self._owner()["owner_host"]
+        if leased and entry.lease_until is not None and entry.lease_until < time.time():
             return (
                 f"the lease of its owner (pid {entry.owner_pid} on {entry.owner_host}) expired "
                 f"without renewal"
             )
+        if entry.owner_pid == os.getpid():
+            return f"its caller in this process (pid {entry.owner_pid}) stopped"
         return f"the process that sent it (pid {entry.owner_pid}) ended"
 
     def _take_over(self, tx: Any, entry: Entry) -> Decision:
@@ -235,7 +236,7 @@ class KeyStore(ManualStore):
     def _settle_row(
         self, scope: str, key: str, what: str, found: str | None, values: dict[str, Any]
     ) -> None:
-        with self._transaction() as tx:
+        with self._transaction(durable=False) as tx:
             entry = self._select(tx, scope, key)
             if entry is None:
                 identity = self._held_identity(scope, key)
@@ -399,7 +400,7 @@ class KeyStore(ManualStore):
         check_text("scope", scope)
         check_text("key", key)
         try:
-            with self._transaction() as tx:
+            with self._transaction(durable=False) as tx:
                 entry = self._select(tx, scope, key)
                 if entry is not None and entry.state == "reserved" and self._is_mine(entry):
                     self._update(

@@ -84,7 +84,10 @@ class Journal(KeyStore):
 
     # -- primitives ---------------------------------------------------------------------------
 
-    def _transaction(self, *, write: bool = True) -> contextlib.AbstractContextManager[Any]:
+    def _transaction(
+        self, *, write: bool = True, durable: bool = True
+    ) -> contextlib.AbstractContextManager[Any]:
+        # every commit of this file is as durable as synchronous=NORMAL makes it
         if self._closed:
             raise self._error(f"journal {self.path} is closed")
         return self._file.transaction(write=write)

@@ -101,7 +101,7 @@ def run_fleet(
     """
     env = {
         **os.environ,
-        "ACEDATACLOUD_API_TOKEN": sim.token,
+        "ACEDATACLOUD_API_TOKEN": str(sim.token),
         "NANOBANANA_JOURNAL_LEASE": str(lease),
     }
     rows = len(file.read_text(encoding="utf-8").splitlines())

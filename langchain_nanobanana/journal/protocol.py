@@ -23,19 +23,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
 from langchain_nanobanana.journal._records import Decision
 from langchain_nanobanana.journal.errors import JournalError, JournalWriteError
 from langchain_nanobanana.journal.machine import KeyStore
-from langchain_nanobanana.results import ImageResult
 
 __all__ = ["record_outcome", "submit_once"]
 
 logger = logging.getLogger(__name__)
 
-R = TypeVar("R", bound=ImageResult)
+
+class Answer(Protocol):
+    """What the send step returns (an ``ImageResult``; the journal does not import it, so it
+    stays below the results and the client).
+    """
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def task_id(self) -> str | None: ...
+    @property
+    def trace_id(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=Answer)
 
 
 def submit_once(
@@ -174,13 +187,12 @@ def record_outcome(journal: KeyStore, scope: str, task_id: str, outcome: Any) ->
 
 
 def _record(journal: KeyStore, scope: str, key: str, task_id: str, outcome: Any) -> None:
-    if isinstance(outcome, ImageResult) and outcome.status == "pending":
+    status = None if isinstance(outcome, BaseException) else getattr(outcome, "status", None)
+    if status == "pending":
         journal.submitted(scope, key, task_id, outcome.trace_id)
-    elif isinstance(outcome, ImageResult) and outcome.status == "succeeded":
+    elif status == "succeeded":
         journal.succeeded(scope, key, outcome.model_dump(mode="json", exclude={"raw"}))
-    elif isinstance(outcome, TaskFailedError) or (
-        isinstance(outcome, ImageResult) and outcome.status == "failed"
-    ):
+    elif isinstance(outcome, TaskFailedError) or status == "failed":
         error = outcome if isinstance(outcome, TaskFailedError) else outcome.error
         journal.failed(
             scope,

@@ -48,6 +48,8 @@ from langchain_nanobanana._cli.commands import (
     describe_exit_codes,
 )
 from langchain_nanobanana._cli.common import EXIT_INTERRUPTED, CLIError, Output
+from langchain_nanobanana._cli.report import add_parser as add_report_parser
+from langchain_nanobanana._cli.report import cmd_report
 from langchain_nanobanana.client import ENV_TOKEN
 from langchain_nanobanana.models import ASPECT_RATIOS, MODELS, RESOLUTIONS
 
@@ -255,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the valid rows and mark invalid ones 'invalid' in the manifest (exit 1) "
         "instead of stopping before any request (exit 2)",
     )
+    batch.add_argument(
+        "--report", action="store_true", help="write <out>/report.html at the end (see `report`)"
+    )
     _run_options(batch, batch=True)
+    add_report_parser(sub)
 
     sim = command(
         "simulate",
@@ -329,6 +335,8 @@ def _run(args: argparse.Namespace, output: Output) -> int:
         return cmd_batch(args, output)
     if args.command == "journal":
         return cmd_journal(args, output)
+    if args.command == "report":
+        return cmd_report(args, output)
     return cmd_simulate(args, output)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    create_model,
     model_validator,
 )
 
@@ -41,7 +43,10 @@ from langchain_nanobanana._config import Configured
 from langchain_nanobanana._request import build_request, describe_validation_error
 from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
 from langchain_nanobanana.models import (
+    DEFAULT_MODEL,
     MAX_COUNT,
+    MODELS,
+    RESOLUTIONS,
     AspectRatio,
     ImageRequest,
     Resolution,
@@ -102,6 +107,42 @@ class EditInput(_SizeInput):
         description="Images to edit: http(s) URLs (e.g. from nano_banana_generate) or "
         "data:image/...;base64 URIs.",
     )
+
+
+def resolutions_of(model: str | None) -> tuple[str, ...]:
+    """The ``resolution`` values ``model`` accepts (``None``: the API default ``nano-banana``),
+    from :data:`~langchain_nanobanana.models.MODELS`.
+    """
+    info = MODELS.get(model or DEFAULT_MODEL)
+    return tuple(RESOLUTIONS) if info is not None and info.high_resolution else (RESOLUTIONS[0],)
+
+
+@functools.cache
+def schema_for_model(schema: type[BaseModel], model: str | None) -> type[BaseModel]:
+    """``schema`` (an ``*Input`` model with a ``resolution`` field) with ``resolution`` limited
+    to what ``model`` accepts, or without the field when only ``1K`` exists. Cached per pair.
+    """
+    allowed = resolutions_of(model)
+    if "resolution" not in schema.model_fields or allowed == tuple(RESOLUTIONS):
+        return schema
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in schema.model_fields.items()
+        if name != "resolution"
+    }
+    if len(allowed) > 1:
+        fields["resolution"] = (
+            Literal[allowed] | None,
+            Field(default=None, description=f"{', '.join(allowed)}; default 1K."),
+        )
+    narrowed: type[BaseModel] = create_model(
+        schema.__name__,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=schema.__doc__,
+        __module__=schema.__module__,
+        **fields,
+    )
+    return narrowed
 
 
 class TaskInput(BaseModel):
@@ -185,6 +226,15 @@ class _ImageTool(_NanoBananaTool):
     """When set, finished images are also saved there and the content lists the files."""
     metadata: dict[str, Any] | None = Field(default_factory=lambda: {"billable": True})
 
+    def model_post_init(self, context: Any, /) -> None:
+        """Offer the model only what the fixed ``model`` supports: ``resolution`` lists 2K/4K
+        only for a model that takes them, and is left out where only 1K exists (a model that
+        cannot change ``model`` should never be offered a value that will be refused).
+        """
+        super().model_post_init(context)
+        if isinstance(self.args_schema, type) and issubclass(self.args_schema, BaseModel):
+            self.args_schema = schema_for_model(self.args_schema, self.model)
+
     def _build(self, fields: dict[str, Any]) -> ImageRequest:
         """The request for one call (local files read here, in a worker thread when async)."""
         images = fields.pop("image_urls", None)
@@ -232,12 +282,6 @@ class _ImageTool(_NanoBananaTool):
         call = _TOOL_CALL_ID.get()
         return f"tool:{self.name}:{call}" if call else None
 
-    def _in_line(self) -> bool:
-        """A sync-mode client waits in the submission itself (one blocking POST, no polling);
-        in poll mode the tool submits, then waits on the poller, dispatching progress events.
-        """
-        return self.wait and self.client.mode == "sync"
-
     def _saved(self, result: ImageResult) -> str:
         if not self.download_dir or not result.images:
             return ""
@@ -263,14 +307,12 @@ class _ImageTool(_NanoBananaTool):
     def _call(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = self._build(fields)
-            result = self.client.submit(request, wait=self._in_line(), idempotency_key=self._key())
-            if result.status == "pending" and self.wait and request.callback_url is None:
-                assert result.task_id is not None
-                result = _first_result(
-                    self.client.iter_outcomes([result.task_id], on_progress=dispatcher(run_manager))
-                )
-            else:
-                result.raise_for_status()
+            result = self.client.submit(
+                request,
+                wait=self.wait,
+                idempotency_key=self._key(),
+                on_progress=dispatcher(run_manager),
+            )
         except NanoBananaError as exc:
             self._route(exc)
         return self._content(result, self._saved(result)), result
@@ -279,16 +321,11 @@ class _ImageTool(_NanoBananaTool):
         try:
             request = await asyncio.to_thread(self._build, fields)
             result = await self.client.asubmit(
-                request, wait=self._in_line(), idempotency_key=self._key()
+                request,
+                wait=self.wait,
+                idempotency_key=self._key(),
+                on_progress=dispatcher(run_manager),
             )
-            if result.status == "pending" and self.wait and request.callback_url is None:
-                assert result.task_id is not None
-                outcomes = self.client.aiter_outcomes(
-                    [result.task_id], on_progress=dispatcher(run_manager)
-                )
-                result = _first_result([o async for o in outcomes])
-            else:
-                result.raise_for_status()
         except NanoBananaError as exc:
             self._route(exc)
         return self._content(result, await asyncio.to_thread(self._saved, result)), result
@@ -309,14 +346,6 @@ def _call_scope(tool_call_id: str | None, config: Any) -> str | None:
         return tool_call_id
     thread = str(thread)
     return f"{len(thread)}:{thread}:{tool_call_id}"
-
-
-def _first_result(outcomes: Any) -> ImageResult:
-    for _, outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome  # type: ignore[no-any-return]
-    raise AssertionError("unreachable: a wait always ends with an outcome")
 
 
 class NanoBananaGenerateTool(_ImageTool):

@@ -5,4 +5,5 @@
 * ``rows`` — reading and validating a batch file (JSONL or CSV) before any request.
 * ``batch`` — the resumable ``batch`` run (bounded submissions, shared polling, downloads).
 * ``commands`` — ``generate``/``edit``, ``task``, ``journal``, ``simulate``.
+* ``report``, ``report_page`` — ``report`` (and ``batch --report``): the manifest as one HTML page.
 """

@@ -55,6 +55,7 @@ from .common import (
     line_record,
     worst,
 )
+from .report import manifest_fields
 from .rows import Defaults, Plan, Row, RowError, iter_rows
 from .waiters import Waiters
 
@@ -95,10 +96,11 @@ class _Flight:
     ``waiting``, ``downloading``.
     """
 
-    __slots__ = ("phase", "plan", "task_id", "trace_id")
+    __slots__ = ("about", "phase", "plan", "task_id", "trace_id")
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, about: dict[str, Any] | None = None) -> None:
         self.plan = plan
+        self.about = about or {}  # the request's fields, added to its manifest line
         self.phase = "queued"
         self.task_id: str | None = None
         self.trace_id: str | None = None
@@ -201,6 +203,7 @@ class Batch:
             urls=result.urls if result else (),
             error=error_info(error) if error is not None else None,
         )
+        record.update(flight.about)
         with self._lock:
             if self._closing:
                 return
@@ -387,7 +390,7 @@ class Batch:
                     self.exit_code = worst(self.exit_code, EXIT_USAGE)
                 self._stop.set()
                 break
-            flight = _Flight(plan)
+            flight = _Flight(plan, manifest_fields(item))
             with self._lock:
                 self._open += 1
                 self._inflight[plan.key] = flight
@@ -500,6 +503,7 @@ class Batch:
             urls=result.urls if result else (),
             error={"type": "Interrupted", "code": None, "message": note} if note else None,
         )
+        record.update(flight.about)
         self.write_line(record)
         self.counts[status] += 1
 

@@ -43,6 +43,7 @@ from .common import (
     prepare_out_dir,
     worst,
 )
+from .report import report_after_batch
 from .rows import Defaults, RowError, describe, plan_rows
 
 __all__ = ["cmd_batch", "cmd_generate", "cmd_task", "describe_exit_codes"]
@@ -375,6 +376,8 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         output.note("nanobanana: interrupted; re-run the same command to resume")
     if not output.json_lines:
         output.result(str(out / "manifest.jsonl"))
+    if getattr(args, "report", False):
+        code = worst(code, report_after_batch(args.out, output))
     return code
 
 

@@ -1,7 +1,7 @@
 """The journal's layers (read from the source with ``ast``, nothing imported): no import loop
-modules import each other directly or through a loop (``testing/`` aside; imports under
-``if TYPE_CHECKING:`` do not count), the journal does not reach up to the client, and the client
-leaves the journal's protocol to ``journal/protocol.py``.
+runs through ``journal/`` (``testing/`` aside; imports under ``if TYPE_CHECKING:`` do not count),
+the journal imports nothing above ``errors`` (never the client or the faces), and the client
+leaves the journal's protocol steps to ``journal/protocol.py``.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _postgres_problem() -> str | None:
                 conn.execute("SELECT 1")
             _PG_STATE["problem"] = None
         except Exception as exc:  # ImportError included: say why, once
-            _PG_STATE["problem"] = f"{type(exc).__name__}: {str(exc).strip()}"
+            _PG_STATE["problem"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     return _PG_STATE["problem"]
 
 

@@ -168,8 +168,9 @@ class PostgresJournal(KeyStore):
         except BaseException:
             conn.close()
             raise
+        if self._conn_pid != os.getpid() or not self._owner_id:
+            self._owner_id = uuid.uuid4().hex  # one owner per journal object and process
         self._conn, self._conn_pid = conn, os.getpid()
-        self._owner_id = uuid.uuid4().hex
         return conn
 
     def _prepare(self, conn: Any) -> None:

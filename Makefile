@@ -119,6 +119,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/concurrency.py
 	$(PY) benchmarks/journal_bench.py
+	$(PY) benchmarks/fleet_bench.py
 	$(PY) benchmarks/cli_bench.py
 
 clean:

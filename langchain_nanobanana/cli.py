@@ -312,12 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
         "forget", allow_abbrev=False, help="delete a key: the next run submits (and pays) again"
     )
     jfor.add_argument("key", metavar="KEY")
+    jfor.add_argument(
+        "--force",
+        action="store_true",
+        help="also forget a key whose task is recorded (it was paid for; its id is printed)",
+    )
     for p in (jlist, jres, jfor):
         p.add_argument(
             "--journal",
             metavar="PATH",
             default="out/journal.sqlite",
-            help="journal file (default out/journal.sqlite)",
+            help="journal file, or a postgresql:// URL (default out/journal.sqlite)",
         )
         _globals(p, top=False)
     return parser

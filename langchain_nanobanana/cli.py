@@ -200,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="nanobanana",
-        description="Generate and edit images with the Nano Banana API (Ace Data Cloud): single "
+        description="Generate and edit images with the Nano Banana Images API (Ace Data Cloud; "
+        "API reference: "
+        "https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d): single "
         "requests, task look-ups, and resumable batches that never pay twice.",
         epilog=describe_exit_codes(),
         allow_abbrev=False,  # `--token` must not abbreviate `--token-env`
@@ -331,12 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
         "forget", allow_abbrev=False, help="delete a key: the next run submits (and pays) again"
     )
     jfor.add_argument("key", metavar="KEY")
+    jfor.add_argument(
+        "--force",
+        action="store_true",
+        help="also forget a key whose task is recorded (it was paid for; its id is printed)",
+    )
     for p in (jlist, jres, jfor):
         p.add_argument(
             "--journal",
             metavar="PATH",
             default="out/journal.sqlite",
-            help="journal file (default out/journal.sqlite)",
+            help="journal file, or a postgresql:// URL (default out/journal.sqlite)",
         )
         _globals(p, top=False)
     return parser

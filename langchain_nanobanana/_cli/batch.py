@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from langchain_nanobanana.client import NanoBananaClient
-from langchain_nanobanana.journal import Entry, Journal, JournalError, request_identity
+from langchain_nanobanana.journal import Entry, JournalError, KeyStore, request_identity
 from langchain_nanobanana.progress import ProgressBar, progress_event
 from langchain_nanobanana.results import ImageResult
 
@@ -134,7 +134,7 @@ class Batch:
         skipped: set[int],
         known: set[str],
         client: NanoBananaClient,
-        journal: Journal,
+        journal: KeyStore,
         out: Path,
         manifest: IO[str],
         output: Output,
@@ -458,7 +458,7 @@ class Batch:
         logging.getLogger("langchain_nanobanana").setLevel(logging.ERROR)  # no per-task noise
         self.journal.close()  # reservations still without an answer become uncertain
         try:
-            reader = Journal(self.journal.path)
+            reader = self.journal.reopen()
         except JournalError as exc:
             self.output.error(f"nanobanana: error: cannot read back the journal: {exc}")
             return
@@ -466,7 +466,7 @@ class Batch:
             for flight in flights:
                 self._record_interrupted(reader, flight)
 
-    def _record_interrupted(self, reader: Journal, flight: _Flight) -> None:
+    def _record_interrupted(self, reader: KeyStore, flight: _Flight) -> None:
         key = flight.plan.key
         try:
             entry = reader.get(self.scope, key)

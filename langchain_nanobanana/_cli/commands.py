@@ -16,7 +16,7 @@ from typing import Any
 from langchain_nanobanana._request import build_request
 from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
-from langchain_nanobanana.journal import Journal, request_identity
+from langchain_nanobanana.journal import KeyStore, request_identity
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import ProgressBar, progress_event
 from langchain_nanobanana.results import ImageResult
@@ -126,7 +126,7 @@ def cmd_generate(args: argparse.Namespace, output: Output, action: str = "genera
     with contextlib.ExitStack() as stack:
         if out is not None:
             stack.enter_context(lock_out_dir(out, exclusive=False))
-        journal: Journal | None = None
+        journal: KeyStore | None = None
         if args.key or args.journal:
             path = args.journal or Path(args.out) / "journal.sqlite"
             journal = stack.enter_context(open_journal(path))
@@ -404,7 +404,7 @@ def _report_invalid(
     output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
 
 
-def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> tuple[list[RowError], set[str]]:
+def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> tuple[list[RowError], set[str]]:
     """Rows whose key the journal records for another request (nothing is sent for them), and
     the keys the journal knows at all (the others need no look-up before their submission).
     """

@@ -47,6 +47,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
+from requests.hooks import dispatch_hook
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from langchain_nanobanana._adapters import (
@@ -302,12 +303,14 @@ class Transport:
     def _send(
         self, prepared: requests.PreparedRequest, timeout: tuple[float, float]
     ) -> requests.Response:
-        """Send through the adapter: no redirect is followed or prepared, no cookie kept."""
+        """Send through the adapter: no redirect is followed or prepared, no cookie kept; the
+        session's ``response`` hooks run as ``Session.send`` would run them.
+        """
         settings = self.session.merge_environment_settings(
             prepared.url, {}, True, self.session.verify, self.session.cert
         )
         adapter = self.session.get_adapter(prepared.url or "")
-        return adapter.send(
+        response = adapter.send(
             prepared,
             stream=True,
             timeout=timeout,
@@ -315,6 +318,8 @@ class Transport:
             cert=settings["cert"],
             proxies=settings["proxies"],
         )
+        hooked: requests.Response = dispatch_hook("response", prepared.hooks, response)
+        return hooked
 
     @staticmethod
     def _transport_error(

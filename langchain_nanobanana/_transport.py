@@ -318,7 +318,9 @@ class Transport:
             cert=settings["cert"],
             proxies=settings["proxies"],
         )
-        hooked: requests.Response = dispatch_hook("response", prepared.hooks, response)
+        hooked: requests.Response = dispatch_hook(  # type: ignore[no-untyped-call]
+            "response", prepared.hooks, response
+        )
         return hooked
 
     @staticmethod

@@ -1,4 +1,9 @@
-"""Reading a ``nanobanana batch`` file: one request per row, JSONL or CSV (by extension).
+"""Reading a ``nanobanana batch`` file: one request per row, JSONL or CSV (by extension or
+``--format``; ``-`` is standard input, kept in a temporary file so it can be read twice).
+
+CSV: the header's names in any case (``ID,Prompt``); the delimiter (``,`` ``;`` or tab) is the one
+the header line uses most; quotes are strict (an unclosed quote is bad input, exit 2, nothing
+sent, instead of swallowing the rest of the file into one prompt).
 
 Columns / keys (all but ``prompt`` optional; empty CSV cells and JSON ``null`` are absent):
 
@@ -37,11 +42,65 @@ from langchain_nanobanana.models import ImageRequest
 
 from .common import CLIError
 
-__all__ = ["FIELDS", "Defaults", "Plan", "Row", "RowError", "iter_rows", "plan_rows"]
+__all__ = [
+    "FIELDS",
+    "Defaults",
+    "Plan",
+    "Row",
+    "RowError",
+    "Source",
+    "iter_rows",
+    "plan_rows",
+    "sniff_delimiter",
+]
 
 #: The columns a row may have.
 FIELDS = ("id", "prompt", "action", "images", "model", "aspect_ratio", "resolution", "count")
 _SCHEMES = ("http://", "https://", "data:")
+_DELIMITERS = (",", ";", "\t")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a batch's rows come from.
+
+    Attributes:
+        path: The file read (for ``-``, a temporary copy of standard input).
+        name: How messages name it (``FILE`` as given, or ``<stdin>``).
+        base: The folder relative image paths start from (FILE's folder; the current folder
+            for standard input).
+        format: ``"jsonl"`` or ``"csv"``.
+
+    """
+
+    path: Path
+    name: str
+    base: Path
+    format: str
+
+    @classmethod
+    def from_file(cls, path: Path, format: str | None) -> Source:
+        """A file; ``format`` ``None``: from its extension (``.csv``; ``.jsonl``, ``.ndjson``,
+        ``.json``).
+
+        Raises:
+            CLIError: (exit 2) no such file, or an unknown extension without ``--format``.
+
+        """
+        if not path.is_file():
+            raise CLIError(f"no such file: {path}")
+        suffix = path.suffix.lower()
+        if format is None:
+            if suffix == ".csv":
+                format = "csv"
+            elif suffix in (".jsonl", ".ndjson", ".json"):
+                format = "jsonl"
+            else:
+                raise CLIError(
+                    f"{path}: unknown extension {suffix!r}; use .jsonl (JSON lines) or .csv, "
+                    "or pass --format jsonl|csv"
+                )
+        return cls(path, os.fspath(path), path.parent, format)
 
 
 @dataclass(frozen=True)
@@ -52,6 +111,7 @@ class Defaults:
     aspect_ratio: str | None = None
     resolution: str | None = None
     count: int | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +125,7 @@ class Row:
         prompt: The text.
         images: URLs, data URIs and absolute local paths, in order.
         model, aspect_ratio, resolution, count: The row's values, defaults applied.
+        callback_url: ``--callback-url`` (the same for every row), or ``None``.
 
     """
 
@@ -77,6 +138,7 @@ class Row:
     aspect_ratio: str | None
     resolution: str | None
     count: int | None
+    callback_url: str | None = None
 
     def build(self) -> ImageRequest:
         """The validated request (local images read and sniffed now).
@@ -90,6 +152,7 @@ class Row:
             "aspect_ratio": self.aspect_ratio,
             "resolution": self.resolution,
             "count": self.count,
+            "callback_url": self.callback_url,
         }
         if self.action != "edit" and self.images:
             raise RowError(
@@ -106,7 +169,8 @@ class Row:
                 **{k: v for k, v in fields.items() if v is not None},
             )
         except InvalidRequestError as exc:
-            field = exc.field or _field_in(exc.message, default="images")
+            named = exc.field if exc.field not in (None, "input") else None  # "input": a rule
+            field = named or _field_in(exc.message, default="images")  # across fields
             field = field.split("[")[0] if field.startswith("images") else field
             message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
             raise RowError(self.line, _column(field), message) from None
@@ -197,6 +261,8 @@ def _row(line: int, raw: Mapping[str, Any], base: Path, defaults: Defaults, csv_
     prompt = _text(line, "prompt", raw.get("prompt"), row_id)
     if prompt is None:
         raise RowError(line, "prompt", "missing: every row needs a prompt", row_id)
+    if prompt.strip() == "-":
+        raise RowError(line, "prompt", "is just '-' (a placeholder, never sent)", row_id)
     images_raw = raw.get("images")
     images: list[str]
     if images_raw is None or images_raw == "":
@@ -231,12 +297,13 @@ def _row(line: int, raw: Mapping[str, Any], base: Path, defaults: Defaults, csv_
         or defaults.aspect_ratio,
         resolution=_text(line, "resolution", raw.get("resolution"), row_id) or defaults.resolution,
         count=count,
+        callback_url=defaults.callback_url,
     )
 
 
-def _jsonl(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
-    base = path.parent
-    with path.open("rb") as fh:
+def _jsonl(source: Source, defaults: Defaults) -> Iterator[Row | RowError]:
+    base = source.base
+    with source.path.open("rb") as fh:
         for number, raw_line in enumerate(fh, start=1):
             try:
                 text = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -259,21 +326,41 @@ def _jsonl(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
                 yield exc
 
 
-def _csv(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
-    base = path.parent
+def sniff_delimiter(header: str) -> str:
+    """The delimiter of a CSV header line: whichever of ``,`` ``;`` and tab it has most of
+    (outside double quotes); ``,`` when it has none (a one-column file).
+    """
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv(source: Source, defaults: Defaults) -> Iterator[Row | RowError]:
+    base, path = source.base, source.name
     try:
-        fh = path.open(encoding="utf-8-sig", newline="")
+        fh = source.path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror}") from None
     with fh:
-        reader = csv.reader(fh)
+        try:
+            first = fh.readline()
+            fh.seek(0)
+        except UnicodeDecodeError as exc:
+            raise CLIError(f"{path}: line 1: not UTF-8 text ({exc.reason})") from None
+        reader = csv.reader(fh, delimiter=sniff_delimiter(first), strict=True)
         try:
             header = next(reader, None)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise CLIError(f"{path}: line 1: cannot read the CSV header: {exc}") from None
         if header is None:
             return
-        names = [h.strip() for h in header]
+        names = [h.strip().lower() for h in header]
         unknown = [n for n in names if n not in FIELDS]
         if unknown:
             raise CLIError(f"{path}: {_unknown(1, unknown)}")
@@ -293,7 +380,10 @@ def _csv(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
             except UnicodeDecodeError as exc:
                 raise CLIError(f"{path}: line {start}: not UTF-8 text ({exc.reason})") from None
             except csv.Error as exc:
-                raise CLIError(f"{path}: line {start}: malformed CSV ({exc})") from None
+                hint = " (a quote opened here is never closed)" if "end of data" in str(exc) else ""
+                raise CLIError(
+                    f"{path}: line {start}: malformed CSV ({exc}){hint}; nothing was sent"
+                ) from None
             last = reader.line_num
             if not any(c.strip() for c in cells):
                 continue
@@ -307,29 +397,23 @@ def _csv(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
                 yield exc
 
 
-def iter_rows(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
-    """Parse ``path`` row by row (streamed): ``.csv`` as CSV, ``.jsonl``/``.ndjson``/``.json``
-    as JSON lines.
+def iter_rows(source: Source, defaults: Defaults) -> Iterator[Row | RowError]:
+    """Parse ``source`` row by row (streamed), as its ``format`` says.
 
     Yields:
         A :class:`Row`, or a :class:`RowError` for a row that cannot be parsed.
 
     Raises:
-        CLIError: (exit 2) unknown extension, unreadable file, bad CSV header or framing.
+        CLIError: (exit 2) unreadable file, bad CSV header or framing (an unclosed quote).
 
     """
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise CLIError(f"no such file: {path}")
-    if suffix == ".csv":
-        return _csv(path, defaults)
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return _jsonl(path, defaults)
-    raise CLIError(f"{path}: unknown extension {suffix!r}; use .jsonl (JSON lines) or .csv")
+    if source.format == "csv":
+        return _csv(source, defaults)
+    return _jsonl(source, defaults)
 
 
-def plan_rows(path: Path, defaults: Defaults) -> tuple[list[Plan], list[RowError]]:
-    """Validate every row of ``path`` (local images are read) and give each its key.
+def plan_rows(source: Source, defaults: Defaults) -> tuple[list[Plan], list[RowError]]:
+    """Validate every row of ``source`` (local images are read) and give each its key.
 
     Returns:
         ``(plans, errors)``: one :class:`Plan` per valid row and one :class:`RowError` per invalid
@@ -343,7 +427,7 @@ def plan_rows(path: Path, defaults: Defaults) -> tuple[list[Plan], list[RowError
     errors: list[RowError] = []
     seen: dict[str, int] = {}
     occurrences: dict[str, int] = {}
-    for item in iter_rows(path, defaults):
+    for item in iter_rows(source, defaults):
         if isinstance(item, RowError):
             errors.append(item)
             continue
@@ -371,6 +455,6 @@ def plan_rows(path: Path, defaults: Defaults) -> tuple[list[Plan], list[RowError
     return plans, errors
 
 
-def describe(path: Path, error: RowError) -> str:
+def describe(source: Source, error: RowError) -> str:
     """``FILE:LINE: FIELD: why`` for an error message."""
-    return f"{os.fspath(path)}:{error.line}: {error.field}: {error.message}"
+    return f"{source.name}:{error.line}: {error.field}: {error.message}"

@@ -33,6 +33,7 @@ from .output import (
     CLIError,
     Output,
     RowStatus,
+    cli_text,
     line_record,
     worst,
 )
@@ -71,7 +72,7 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     return {
         "type": type(exc).__name__,
         "code": getattr(exc, "code", None),
-        "message": str(exc),
+        "message": cli_text(str(exc)),
     }
 
 

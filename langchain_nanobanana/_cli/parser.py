@@ -500,7 +500,7 @@ def _add_journal(command: Callable[..., Any]) -> None:
         "list or settle journal keys by hand",
         "Inspect the journal and settle uncertain keys: `resolve KEY --task-id ID` when the "
         "task ran (the next run polls it), `forget KEY` when it did not (the next run submits). "
-        "The keys' scope is the API base URL: `nanobanana --base-url URL journal ...`.",
+        "A key's scope is the API base URL it was sent to.",
         api=False,
     )
     jsub = jour.add_subparsers(

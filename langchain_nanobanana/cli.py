@@ -51,7 +51,7 @@ from langchain_nanobanana._cli.output import (
     EXIT_TERMINATED,
     CLIError,
     Output,
-    OutputClosedError,
+    fill_closed_std_fds,
 )
 from langchain_nanobanana._cli.parser import COMMANDS, build_parser
 
@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     SIGTERM is handled like Ctrl-C (exit 143 instead of 130) when called from the main thread.
     """
+    fill_closed_std_fds()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -103,10 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, on_term)
     try:
         code = handler(args.command)(args, output)
-    except OutputClosedError as exc:
-        output.error(f"nanobanana: error: {exc.message}")
-        code = exc.exit_code
-    except CLIError as exc:
+    except CLIError as exc:  # OutputClosedError included: stdout went away
         output.error(f"nanobanana: error: {exc.message}")
         code = exc.exit_code
     except KeyboardInterrupt:

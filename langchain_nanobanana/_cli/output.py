@@ -31,6 +31,7 @@ __all__ = [
     "describe_exit_codes",
     "display_path",
     "escape_field",
+    "fill_closed_std_fds",
     "line_record",
     "worst",
 ]
@@ -222,7 +223,7 @@ class Output:
                 stream.flush()
             except (OSError, ValueError) as exc:  # BrokenPipeError, write to a closed file
                 self.closed = type(exc).__name__ if not str(exc) else str(exc)
-                _silence_stdout()
+                _silence(stream)
                 raise OutputClosedError(self.closed) from None
 
     def record(self, record: Mapping[str, Any]) -> None:
@@ -247,18 +248,46 @@ class Output:
                 pass
 
 
-def _silence_stdout() -> None:
-    """Point fd 1 at ``/dev/null`` so that the interpreter's final flush does not fail again."""
+def _silence(stream: IO[str] | None) -> None:
+    """Point a broken stream's file descriptor at ``/dev/null`` and drop what it buffered, so
+    that the interpreter's final flush does not fail again (a stream without a descriptor, e.g.
+    a test's ``StringIO``, is left alone).
+    """
+    try:
+        fd = stream.fileno() if stream is not None else -1
+    except (OSError, ValueError, AttributeError):
+        return
+    if fd < 0:
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
     except OSError:
         return
     try:
-        os.dup2(devnull, 1)
+        os.dup2(devnull, fd)
     except OSError:
         pass
     finally:
         os.close(devnull)
+
+
+def fill_closed_std_fds() -> None:
+    """Open ``/dev/null`` on file descriptors 0, 1 and 2 where the process was started without
+    them (``2>&-``), so that no file the command opens later (the journal, the manifest) takes
+    their place and receives what is meant for a terminal. ``sys.stdout``/``sys.stderr`` stay
+    ``None``: :class:`Output` knows they are closed.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                opened = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                return
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
 
 
 def line_record(

@@ -27,14 +27,11 @@ billed), ``pending`` (task known: a re-run polls or downloads it), ``succeeded``
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,73 +41,29 @@ from langchain_nanobanana.journal.errors import IdempotencyKeyBusyError
 from langchain_nanobanana.results import ImageResult
 
 from .common import (
-    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_USAGE,
     CLIError,
     Output,
-    RowStatus,
-    classify,
     download_result,
-    error_info,
     files_present,
-    line_record,
     worst,
 )
-from .rows import Defaults, Plan, Row, RowError, Source, iter_rows
+from .ledger import BatchOptions, Flight, Ledger, summary
+from .rows import Defaults, Row, RowError
 from .settle import record_interrupted
+from .source import Plan, Source, iter_rows
 
-__all__ = ["Batch", "BatchOptions", "summary"]
+__all__ = ["Batch"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds the submissions in flight get to answer after Ctrl-C before the journal is closed.
 GRACE_S = 3.0
-_BAR_STATUS = {"succeeded": "succeeded", "pending": "pending"}  # anything else ends as "failed"
 
 
-@dataclass(frozen=True)
-class BatchOptions:
-    """How a batch runs (from the command line).
-
-    Attributes:
-        concurrency: Executor workers: submissions in flight at most (and downloads at once).
-        download: Save the images under the output folder (``--no-download``: only URLs).
-        wait: Wait for the tasks (``--no-wait``: record them ``pending`` and stop).
-        resubmit_uncertain: Submit again a row whose earlier submission is uncertain (may pay
-            twice).
-        retry_failed: Submit again a row whose task failed before.
-        max_wait: Seconds each task is waited for at most before the row is reported pending.
-        progress: Draw the progress bar on stderr.
-
-    """
-
-    concurrency: int = 8
-    download: bool = True
-    wait: bool = True
-    resubmit_uncertain: bool = False
-    retry_failed: bool = False
-    max_wait: float = 600.0
-    progress: bool = True
-
-
-class _Flight:
-    """One row between the feed and its line. ``phase``: ``queued``, ``submitting``,
-    ``waiting``, ``downloading``.
-    """
-
-    __slots__ = ("phase", "plan", "task_id", "trace_id")
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.phase = "queued"
-        self.task_id: str | None = None
-        self.trace_id: str | None = None
-
-
-class Batch:
+class Batch(Ledger):
     """One ``nanobanana batch`` run over validated rows (see the module docstring).
 
     Args:
@@ -149,95 +102,15 @@ class Batch:
         self.journal = journal
         self.scope = client.base_url
         self.out = out
-        self.manifest = manifest
-        self.output = output
-        self.options = options
-        self.counts: Counter[str] = Counter()
-        self.exit_code = EXIT_OK
-        self.fatal: BaseException | None = None
-        self._lock = threading.Condition()
-        self._open = 0
-        self._queued = 0
-        self._inflight: dict[str, _Flight] = {}
-        self._closing = False
-        self._stop = threading.Event()
-        self._deferred: list[tuple[_Flight, Row]] = []
-        self._delta: dict[str, str] = {}
-        self._bar: Any = None
+        super().__init__(manifest, output, options)
+        self._queued = 0  # rows handed to the executor and not started
+        self._deferred: list[tuple[Flight, Row]] = []
         self._started = time.monotonic()
         self._rounds = 0
         self._last_draw = 0.0
         self._pool: ThreadPoolExecutor | None = None
         self._watches: list[Any] = []
         self._draining = False  # the deferred rows' turn: wait for their owners, do not defer
-
-    # -- lines ------------------------------------------------------------------------------
-
-    def write_line(self, record: dict[str, Any]) -> None:
-        """Append ``record`` to the manifest (and stdout with ``--json``).
-
-        Raises:
-            CLIError: (exit 1) the manifest cannot be written (a full disk...).
-            OutputClosedError: stdout is closed (after the manifest line was written).
-
-        """
-        text = json.dumps(record, ensure_ascii=False)
-        try:
-            self.manifest.write(text + "\n")
-            self.manifest.flush()
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise CLIError(f"cannot write the manifest: {reason}", EXIT_FAILED) from None
-        if self.output.json_lines:
-            self.output.result(text)
-
-    def _finish(
-        self,
-        flight: _Flight,
-        status: RowStatus,
-        *,
-        result: ImageResult | None = None,
-        files: Iterable[str] = (),
-        error: BaseException | None = None,
-        code: int = EXIT_OK,
-    ) -> None:
-        record = line_record(
-            id=flight.plan.key,
-            status=status,
-            task_id=(result.task_id if result else None) or flight.task_id,
-            trace_id=(result.trace_id if result else None) or flight.trace_id,
-            files=list(files),
-            urls=result.urls if result else (),
-            error=error_info(error) if error is not None else None,
-        )
-        with self._lock:
-            if self._closing:
-                return
-            try:
-                self.write_line(record)
-            finally:
-                self._end(flight, status, code)
-
-    def _end(self, flight: _Flight, status: str, code: int) -> None:
-        """Count a row as ended (caller holds the lock)."""
-        self.counts[status] += 1
-        self.exit_code = worst(self.exit_code, code)
-        if code == EXIT_CONFIG and not self._stop.is_set():
-            self._stop.set()
-            logger.debug("stopping the batch: authentication, configuration or balance error")
-        self._inflight.pop(flight.plan.key, None)
-        if self._bar is not None:
-            self._delta[flight.plan.key] = _BAR_STATUS.get(status, "failed")
-        self._open -= 1
-        self._lock.notify_all()
-
-    def _fail(self, flight: _Flight, exc: BaseException) -> None:
-        status, code = classify(exc)
-        if flight.task_id is None:
-            flight.task_id = getattr(exc, "task_id", None)
-        if code == EXIT_FAILED and type(exc).__module__.split(".")[0] != "langchain_nanobanana":
-            logger.error("row %s: unexpected %s", flight.plan.key, type(exc).__name__, exc_info=exc)
-        self._finish(flight, status, error=exc, code=code)
 
     # -- work on the executor ---------------------------------------------------------------
 
@@ -263,7 +136,7 @@ class Batch:
             return False
         return True
 
-    def _submit_row(self, flight: _Flight, row: Row) -> None:
+    def _submit_row(self, flight: Flight, row: Row) -> None:
         with self._lock:
             self._queued -= 1
             self._lock.notify_all()
@@ -285,7 +158,7 @@ class Batch:
         except Exception as exc:
             self._fail(flight, exc)
 
-    def _submit(self, flight: _Flight, row: Row) -> None:
+    def _submit(self, flight: Flight, row: Row) -> None:
         plan = flight.plan
         entry = self.journal.get(self.scope, plan.key)
         if entry is not None and self._reuse(flight, entry):
@@ -318,7 +191,7 @@ class Batch:
         flight.phase = "waiting"
         self._watch(flight, result.task_id)
 
-    def _watch(self, flight: _Flight, task_id: str) -> None:
+    def _watch(self, flight: Flight, task_id: str) -> None:
         """Hand ``task_id`` to the client's poller; its outcome comes back on the executor."""
 
         def on_outcome(done_id: str, outcome: Any) -> None:  # on the poller's thread: be quick
@@ -336,7 +209,7 @@ class Batch:
         with self._lock:
             self._watches.append(watch)
 
-    def _reuse(self, flight: _Flight, entry: Entry) -> bool:
+    def _reuse(self, flight: Flight, entry: Entry) -> bool:
         """A row the journal records as finished is reported without any request (its images
         downloaded when missing); a key another live worker holds is deferred
         (``IdempotencyKeyBusyError``). ``False``: the row needs the client.
@@ -357,7 +230,7 @@ class Batch:
             self._succeeded(flight, result)
         return True
 
-    def _succeeded(self, flight: _Flight, result: ImageResult) -> None:
+    def _succeeded(self, flight: Flight, result: ImageResult) -> None:
         if not self.options.download:
             self._finish(flight, "succeeded", result=result)
             return
@@ -372,7 +245,7 @@ class Batch:
         else:
             self._finish(flight, "succeeded", result=result, files=files)
 
-    def _on_outcome(self, flight: _Flight, outcome: Any) -> None:
+    def _on_outcome(self, flight: Flight, outcome: Any) -> None:
         if isinstance(outcome, ImageResult):
             self._succeeded(flight, outcome)
         else:
@@ -404,7 +277,7 @@ class Batch:
                 self._lock.wait(0.2)
             self._draw()
 
-    def _hand(self, flight: _Flight, row: Row) -> None:
+    def _hand(self, flight: Flight, row: Row) -> None:
         limit = self.options.concurrency * 2
         self._wait(lambda: self._queued < limit or self._stop.is_set())
         with self._lock:
@@ -430,7 +303,7 @@ class Batch:
                     self.exit_code = worst(self.exit_code, EXIT_USAGE)
                 self._stop.set()
                 break
-            flight = _Flight(plan)
+            flight = Flight(plan)
             with self._lock:
                 self._open += 1
                 self._inflight[plan.key] = flight
@@ -546,10 +419,3 @@ class _BusyError(Exception):
 
 def _reason(exc: BaseException) -> str:
     return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-
-
-def summary(counts: Counter[str], total: int) -> str:
-    """``N rows: a succeeded, b failed, ...`` (statuses in a fixed order)."""
-    order = ("succeeded", "failed", "uncertain", "invalid", "pending", "not started")
-    parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
-    return f"{total} row(s): " + (", ".join(parts) if parts else "nothing to do")

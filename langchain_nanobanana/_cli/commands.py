@@ -18,7 +18,8 @@ from langchain_nanobanana.errors import NanoBananaError
 from langchain_nanobanana.journal import Journal
 from langchain_nanobanana.results import ImageResult
 
-from .batch import Batch, BatchOptions, summary
+from .batch import Batch
+from .ledger import BatchOptions, summary
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -37,8 +38,9 @@ from .common import (
     worst,
 )
 from .output import display_path, escape_field
-from .rows import Defaults, RowError, Source, describe, plan_rows
+from .rows import Defaults, RowError
 from .single import wait_for
+from .source import Source, describe, plan_rows
 
 __all__ = ["cmd_batch", "cmd_task"]
 

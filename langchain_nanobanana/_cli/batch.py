@@ -50,7 +50,7 @@ from .common import (
     files_present,
     worst,
 )
-from .ledger import BatchOptions, Flight, Ledger, summary
+from .ledger import BatchOptions, Flight, Ledger
 from .rows import Defaults, Row, RowError
 from .settle import record_interrupted
 from .source import Plan, Source, iter_rows

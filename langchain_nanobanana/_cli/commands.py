@@ -19,7 +19,6 @@ from langchain_nanobanana.journal import Journal
 from langchain_nanobanana.results import ImageResult
 
 from .batch import Batch
-from .ledger import BatchOptions, summary
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -37,6 +36,7 @@ from .common import (
     prepare_out_dir,
     worst,
 )
+from .ledger import BatchOptions, summary
 from .output import display_path, escape_field
 from .rows import Defaults, RowError
 from .single import wait_for

@@ -15,29 +15,54 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from langchain_nanobanana._core.polling import (
-    Outcome,
     RoundTimer,
     WaitState,
     outcome_of,
     read_again,
 )
-from langchain_nanobanana.errors import NanoBananaError, attach_task_ids
+from langchain_nanobanana.errors import NanoBananaError, on_read
 from langchain_nanobanana.results import TaskRecord
 
-__all__ = ["Mailbox", "Poller", "ReadRound", "aiter_outcomes", "iter_outcomes"]
+__all__ = ["CallbackWaiter", "Mailbox", "Poller", "ReadRound"]
 
 logger = logging.getLogger(__name__)
+
+#: Every live poller, so that a forked child can give each a thread of its own.
+_POLLERS: weakref.WeakSet[Poller] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for poller in list(_POLLERS):
+        poller._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: Reads one round: task_ids -> {task_id: record or the error of that id}; raises for the round.
 ReadRound = Callable[[list[str]], dict[str, "TaskRecord | BaseException"]]
 Message = tuple[str, Any, Any]
+
+
+class CallbackWaiter(Protocol):
+    """What the poller needs of a callback waiter (``_waits.Watch``)."""
+
+    state: WaitState
+
+    def drain(self) -> None:
+        """Handle the messages delivered so far."""
+
+    def expire(self) -> None:
+        """End the wait at its deadline."""
 
 
 class Mailbox:
@@ -49,9 +74,18 @@ class Mailbox:
 
     """
 
-    def __init__(self, task_ids: list[str], loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        task_ids: list[str],
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        watch: CallbackWaiter | None = None,
+    ) -> None:
         self.task_ids = list(dict.fromkeys(task_ids))
         self.loop = loop
+        #: A callback waiter: the poller's thread hands it the messages (after a round, outside
+        #: the poller's lock) instead of a waiting thread taking them from ``sync_queue``.
+        self.watch = watch
         self.sync_queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.async_queue: asyncio.Queue[Message] | None = asyncio.Queue() if loop else None
 
@@ -88,10 +122,25 @@ class Poller:
         self._cond = threading.Condition()
         self._watchers: dict[str, list[Mailbox]] = {}
         self._last_errors: dict[str, BaseException] = {}
-        self._failed_reads: dict[str, int] = {}  # task_id -> failed reads in a row
+        #: task_id -> (error class, how many reads in a row failed with it)
+        self._failed_reads: dict[str, tuple[type[BaseException] | None, int]] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._watches: dict[int, CallbackWaiter] = {}  # id(watch) -> callback waiter
         self.rounds = 0
+        _POLLERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child the parent's poller thread does not exist and its lock may be held:
+        start afresh (the parent's waiters are not in this process), so the child's own waits
+        are polled by a thread of its own.
+        """
+        self._cond = threading.Condition()
+        self._thread = None
+        self._watchers.clear()
+        self._last_errors.clear()
+        self._failed_reads.clear()
+        self._watches.clear()
 
     # -- waiters -------------------------------------------------------------------------------
     def subscribe(self, box: Mailbox) -> None:
@@ -109,6 +158,8 @@ class Poller:
                 )
             for task_id in box.task_ids:
                 self._watchers.setdefault(task_id, []).append(box)
+            if box.watch is not None:
+                self._watches[id(box.watch)] = box.watch
             self._timer.joined(time.monotonic())
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -132,12 +183,19 @@ class Poller:
         with self._cond:
             return list(self._watchers)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (nothing can be polled any more)."""
+        return self._closed
+
     def close(self) -> None:
         """End every wait with an error naming its tasks (they keep running); stop the thread."""
         with self._cond:
             self._closed = True
             boxes = {id(b): b for bs in self._watchers.values() for b in bs}.values()
             self._watchers.clear()
+            watches = list(self._watches.values())
+            self._watches.clear()
             self._cond.notify_all()
         for box in boxes:
             error = NanoBananaError(
@@ -146,15 +204,19 @@ class Poller:
                 task_ids=box.task_ids,
             )
             box.put(("closed", None, error))
+        for watch in watches:
+            watch.drain()
 
     # -- the thread ------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
             with self._cond:
                 idle_since = time.monotonic()
+                expired: list[CallbackWaiter] = []
                 while not self._closed:
                     now = time.monotonic()
-                    if self._watchers and now >= self._timer.due:
+                    expired = [w for w in self._watches.values() if w.state.remaining(now) <= 0]
+                    if expired or (self._watchers and now >= self._timer.due):
                         break
                     if not self._watchers:
                         self._timer.idle()
@@ -163,17 +225,28 @@ class Poller:
                             return
                         self._cond.wait(self._idle_exit)
                     else:
-                        self._cond.wait(max(0.0, self._timer.due - now))
+                        due = min(
+                            [self._timer.due, *(w.state.deadline for w in self._watches.values())]
+                        )
+                        self._cond.wait(max(0.0, due - now))
                 if self._closed:
                     self._thread = None
                     return
-                ids = list(self._watchers)
+                ids = list(self._watchers) if time.monotonic() >= self._timer.due else []
+            for watch in expired:  # outside the lock: callbacks may subscribe or cancel
+                watch.expire()
+            if not ids:
+                continue
             try:
                 found = self._read_round(ids)
                 failed: BaseException | None = None
             except Exception as exc:  # delivered to the waiters below, never lost
                 found, failed = {}, exc
             self._deliver(ids, found, failed)
+            with self._cond:
+                watches = list(self._watches.values())
+            for watch in watches:
+                watch.drain()
 
     def _deliver(
         self,
@@ -194,8 +267,11 @@ class Poller:
                     if item.result is not None:
                         done.append((task_id, outcome_of(item.result)))
                 elif item is not None:
-                    attempts = self._failed_reads.get(task_id, 0) + 1
-                    self._failed_reads[task_id] = attempts
+                    if isinstance(item, NanoBananaError):
+                        on_read(item)  # a read's error: its facts say whether to read again
+                    kind, seen = self._failed_reads.get(task_id, (None, 0))
+                    attempts = seen + 1 if kind is type(item) else 1  # the same answer in a row
+                    self._failed_reads[task_id] = (type(item), attempts)
                     if read_again(item, attempts):
                         self._last_errors[task_id] = item
                     else:  # the error's facts end this wait (authentication, unreadable x3...)
@@ -225,6 +301,8 @@ class Poller:
         )
 
     def _drop(self, box: Mailbox) -> None:
+        if box.watch is not None:
+            self._watches.pop(id(box.watch), None)
         for task_id in box.task_ids:
             boxes = self._watchers.get(task_id)
             if boxes and box in boxes:
@@ -233,127 +311,3 @@ class Poller:
                     del self._watchers[task_id]
                     self._last_errors.pop(task_id, None)
                     self._failed_reads.pop(task_id, None)
-
-
-class _Waiter:
-    """One wait's bookkeeping, shared by the sync and async drivers (which differ only in how
-    they take the next message): subscribe, turn messages into outcomes, time out, and on
-    leaving early log the pending task_ids and put them on the exception.
-    """
-
-    def __init__(self, poller: Poller, task_ids: list[str], max_wait: float, loop: Any) -> None:
-        self.poller = poller
-        self.state = WaitState(task_ids, max_wait)
-        self.box = Mailbox(self.state.task_ids, loop)
-        poller.subscribe(self.box)
-
-    def timeout(self) -> float | None:
-        """Seconds to wait for the next message (<= 1), or ``None`` when the deadline passed."""
-        remaining = self.state.remaining()
-        return None if remaining <= 0 else min(remaining, 1.0)
-
-    def expire(self) -> list[tuple[str, Outcome]]:
-        """Every pending task as a ``TaskTimeoutError`` (last read error as its cause)."""
-        return list(self.state.time_out(self.poller.last_errors(self.state.pending())))
-
-    def handle(self, message: Message) -> tuple[list[tuple[str, Outcome]], Any]:
-        """The outcomes ``message`` completes and, after a round, the progress payload;
-        ``("closed", ...)`` raises its error.
-        """
-        kind, first, second = message
-        if kind == "done":
-            return ([(first, second)] if self.state.finish(first, second) else []), None
-        if kind == "round":
-            return [], self.state.progress(first)
-        raise second
-
-    def leave(self, exc: BaseException | None) -> None:
-        """Unsubscribe; pending tasks are logged at WARNING and recorded on ``exc``."""
-        self.poller.unsubscribe(self.box)
-        pending = self.state.pending()
-        if not pending:
-            return
-        if exc is not None and not isinstance(exc, GeneratorExit):
-            attach_task_ids(exc, pending)
-        logger.warning(
-            "Stopped waiting for %d task(s) that still run and are billed: %s "
-            "(resume with poll_task(task_id))",
-            len(pending),
-            ", ".join(pending),
-        )
-
-
-def iter_outcomes(
-    poller: Poller,
-    task_ids: list[str],
-    *,
-    max_wait: float,
-    on_progress: Callable[[dict[str, Any]], Any] | None = None,
-) -> Iterator[tuple[str, Outcome]]:
-    """Yield ``(task_id, outcome)`` as each task ends (sync waiter; the poller thread reads).
-
-    The deadline is this waiter's own (checked at least once a second); at it, every task still
-    pending yields a ``TaskTimeoutError``. Leaving early (``break``, an exception,
-    ``KeyboardInterrupt``) unsubscribes, logs the pending task_ids at WARNING and records them on
-    the exception (``task_ids``).
-    """
-    waiter = _Waiter(poller, task_ids, max_wait, None)
-    failure: BaseException | None = None
-    try:
-        while waiter.state.waiting():
-            timeout = waiter.timeout()
-            if timeout is None:
-                yield from waiter.expire()
-                break
-            try:
-                message = waiter.box.sync_queue.get(timeout=timeout)
-            except queue.Empty:
-                continue
-            ready, payload = waiter.handle(message)
-            if payload is not None and on_progress is not None:
-                on_progress(payload)
-            yield from ready
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        waiter.leave(failure)
-
-
-async def aiter_outcomes(
-    poller: Poller,
-    task_ids: list[str],
-    *,
-    max_wait: float,
-    on_progress: Callable[[dict[str, Any]], Any] | None = None,
-) -> AsyncIterator[tuple[str, Outcome]]:
-    """Async :func:`iter_outcomes`: messages reach this event loop with
-    ``call_soon_threadsafe``; ``on_progress`` may be a coroutine function. Cancellation and
-    ``asyncio.wait_for`` timeouts record the pending task_ids on the ``CancelledError``.
-    """
-    waiter = _Waiter(poller, task_ids, max_wait, asyncio.get_running_loop())
-    assert waiter.box.async_queue is not None
-    failure: BaseException | None = None
-    try:
-        while waiter.state.waiting():
-            timeout = waiter.timeout()
-            ready: list[tuple[str, Outcome]] = []
-            if timeout is None:
-                ready = waiter.expire()
-            else:
-                try:
-                    message = await asyncio.wait_for(waiter.box.async_queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    continue
-                ready, payload = waiter.handle(message)
-                if payload is not None and on_progress is not None:
-                    maybe = on_progress(payload)
-                    if asyncio.iscoroutine(maybe):
-                        await maybe
-            for item in ready:
-                yield item
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        waiter.leave(failure)

@@ -11,6 +11,7 @@ configuration checks use it too.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ ALLOWED_BY_FIELD: dict[str, str] = {
     "task_ids": "a list of task_id strings returned by image calls",
 }
 _VALUE_CHARS = 80
+_NAMED = re.compile(r"([a-z_]+)(?:\[\d+\])?(?:=|:| )")
 
 
 def describe_validation_error(error: ValidationError) -> list[tuple[str, str]]:
@@ -52,12 +54,18 @@ def describe_validation_error(error: ValidationError) -> list[tuple[str, str]]:
         top = field.split(".")[0]
         message = str(item.get("msg", "invalid"))
         if message.startswith("Value error, "):
-            problems.append((top, message.removeprefix("Value error, ")))
+            message = message.removeprefix("Value error, ")
+            named = _NAMED.match(message)  # a rule over several fields names its own field
+            if top == "input" and named and named.group(1) in ImageRequest.model_fields:
+                top = named.group(1)
+            problems.append((top, message))
             continue
         allowed = ALLOWED_BY_FIELD.get(top)
         hint = f"; use {allowed}" if allowed else ""
         if item.get("type") == "extra_forbidden":
             hint = "; this argument does not exist, leave it out"
+            if top == "resolution":  # left out of a tool's schema: its model makes 1K only
+                hint = "; this tool's model makes 1K images only: leave resolution out"
         if item.get("type") == "missing":
             problems.append((top, f"{field} is missing (required){hint}"))
             continue

@@ -39,7 +39,7 @@ from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, MaxRetryError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from langchain_nanobanana._core.answers import Answer
+from langchain_nanobanana._core.http import Answer
 from langchain_nanobanana.errors import (
     APIConnectionError,
     NanoBananaError,

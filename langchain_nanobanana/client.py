@@ -26,11 +26,13 @@ from pydantic import SecretStr
 
 from langchain_nanobanana._core import answers
 from langchain_nanobanana._core.polling import BATCH_CHUNK, Outcome, chunked
+from langchain_nanobanana._env import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 from langchain_nanobanana._inputs import MAX_IMAGE_BYTES, ImageInput
-from langchain_nanobanana._poller import Poller, aiter_outcomes, iter_outcomes
+from langchain_nanobanana._poller import Poller
 from langchain_nanobanana._request import build_request
 from langchain_nanobanana._transport import RedactedHeader, Transport
 from langchain_nanobanana._transport import normalize_base_url as _normalize
+from langchain_nanobanana._waits import Watch, aiter_outcomes, iter_outcomes
 from langchain_nanobanana.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -50,9 +52,6 @@ __all__ = ["DEFAULT_BASE_URL", "ENV_BASE_URL", "ENV_TOKEN", "NanoBananaClient"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.acedata.cloud"
-ENV_TOKEN = "ACEDATACLOUD_API_TOKEN"  # noqa: S105 - [vendor SDK] env var name, not a secret
-ENV_BASE_URL = "ACEDATACLOUD_API_BASE_URL"  # [vendor SDK] name
 #: Bytes read at most from a submission answer (a sync answer is a few KiB).
 SUBMIT_ANSWER_CAP = 8 * 2**20
 #: Images an edit record may echo as data URIs (Gemini 3 Pro Image takes up to 14 references).
@@ -65,11 +64,21 @@ BATCH_ANSWER_CAP = 64 * 2**20
 T = TypeVar("T")
 
 
-def _number(name: str, value: object, *, integer: bool = False) -> Any:
+def _number(name: str, value: object, *, integer: bool = False, positive: bool = False) -> Any:
+    """``value`` when it is a finite number (a whole one with ``integer``) ``>= 0`` (``> 0``
+    with ``positive``); else :class:`ConfigurationError` naming the field and what is allowed.
+    """
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type,operator]
+    if (
+        not ok
+        or isinstance(value, bool)
+        or not math.isfinite(value)  # type: ignore[arg-type]
+        or value < 0  # type: ignore[operator]
+        or (positive and value == 0)
+    ):
         kind = "a whole number" if integer else "a finite number of seconds"
-        raise ValueError(f"{name}={value!r} is not allowed; use {kind} >= 0")
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigurationError(f"{name}={value!r} is not allowed; use {kind} {bound}")
     return value
 
 
@@ -94,7 +103,8 @@ class NanoBananaClient:
             result.urls  # ['https://platform.cdn.acedata.cloud/nanobanana/....png']
 
     Args:
-        api_token: ``str`` or ``SecretStr``; default ``$ACEDATACLOUD_API_TOKEN``. Missing
+        api_token: ``str`` or ``SecretStr`` (also accepted as ``api_key``, the name other
+            LangChain partner packages use); default ``$ACEDATACLOUD_API_TOKEN``. Missing
             everywhere -> :class:`AuthenticationError` (``code="no_token"``) on the first call.
         base_url: Default ``$ACEDATACLOUD_API_BASE_URL``, else ``https://api.acedata.cloud``. May
             carry a path prefix (``…/v1``); normalised (dot segments, case, IDN, trailing ``?``).
@@ -143,23 +153,33 @@ class NanoBananaClient:
         session: requests.Session | None = None,
         pool_maxsize: int = 10,
         journal: str | os.PathLike[str] | Journal | None = None,
+        api_key: str | SecretStr | None = None,
     ) -> None:
+        if api_key is not None:
+            if api_token is not None:
+                raise ConfigurationError("pass api_token=... or api_key=..., not both")
+            api_token = api_key
         token = api_token if api_token is not None else os.environ.get(ENV_TOKEN)
         self._token: SecretStr | None = (
             token if isinstance(token, SecretStr) else SecretStr(token) if token else None
         )
         self.base_url = _normalize(base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
         if mode not in ("poll", "sync"):
-            raise ValueError(f"mode={mode!r} is not allowed; use 'poll' or 'sync'")
+            raise ConfigurationError(f"mode={mode!r} is not allowed; use 'poll' or 'sync'")
         self.mode: Literal["poll", "sync"] = mode
-        self.timeout = _number("timeout", timeout)
-        self.sync_timeout = _number("sync_timeout", sync_timeout)
+        self.timeout = _number("timeout", timeout, positive=True)
+        self.sync_timeout = _number("sync_timeout", sync_timeout, positive=True)
         self.max_retries = _number("max_retries", max_retries, integer=True)
         self.backoff_factor = _number("backoff_factor", backoff_factor)
-        self.poll_interval = _number("poll_interval", poll_interval)
-        self.max_poll_interval = _number("max_poll_interval", max_poll_interval)
+        self.poll_interval = _number("poll_interval", poll_interval, positive=True)
+        self.max_poll_interval = _number("max_poll_interval", max_poll_interval, positive=True)
+        if self.max_poll_interval < self.poll_interval:
+            raise ConfigurationError(
+                f"max_poll_interval={max_poll_interval!r} is below poll_interval="
+                f"{poll_interval!r}; use a cap >= the first interval"
+            )
         self.max_wait = _number("max_wait", max_wait)
-        _number("pool_maxsize", pool_maxsize, integer=True)
+        _number("pool_maxsize", pool_maxsize, integer=True, positive=True)
         self._transport = Transport(
             self.base_url,
             max_retries=max_retries,
@@ -234,6 +254,8 @@ class NanoBananaClient:
         """POST one submission and read its answer (a sync-mode 5xx that names its task is
         read back once: a read, never billed). Returns the acknowledgement or final result.
         """
+        if self._poller.closed:
+            raise ConfigurationError("The client is closed; nothing was sent (build a new one)")
         in_line = self.mode == "sync" and wait and request.callback_url is None
         payload = request.to_payload(async_=not in_line and request.callback_url is None)
         authorization = self._authorization()
@@ -678,6 +700,45 @@ class NanoBananaClient:
             self._record(task_id, outcome)
             yield task_id, outcome
 
+    def watch(
+        self,
+        task_ids: Sequence[str],
+        on_outcome: Callable[[str, Outcome], Any],
+        *,
+        max_wait: float | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Watch:
+        """Wait for ``task_ids`` with callbacks instead of a waiting thread (the command line's
+        batch uses it: one executor plus the poller's thread, whatever the number of rows).
+
+        Args:
+            task_ids: Tasks to wait for (shared rounds with every other waiter).
+            on_outcome: ``on_outcome(task_id, outcome)`` on the poller's thread as each task
+                ends (``ImageResult``, or the error: ``TaskFailedError``, an API error,
+                ``TaskTimeoutError`` at the deadline), once per task, after the journal recorded
+                it. Keep it quick: hand downloads and writes to an executor.
+            max_wait: Seconds, this watch's own budget (default: the client's).
+            on_progress: Called on the poller's thread after each round with the
+                ``nano_banana_progress`` payload for these tasks.
+
+        Returns:
+            The :class:`~langchain_nanobanana._waits.Watch`: ``cancel()`` stops the callbacks
+            (the tasks keep running), ``done`` says whether every task ended.
+
+        Raises:
+            NanoBananaError: The client is closed.
+
+        """
+        budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
+
+        def record_then_call(task_id: str, outcome: Outcome) -> None:
+            try:
+                self._record(task_id, outcome)
+            finally:
+                on_outcome(task_id, outcome)
+
+        return Watch(self._poller, list(task_ids), budget, record_then_call, on_progress).start()
+
     def poll_tasks(
         self,
         task_ids: Sequence[str],
@@ -714,25 +775,16 @@ class NanoBananaClient:
         """Download every image of ``result`` into ``directory`` through this client's session
         (streamed, size-capped, http(s) only, never with the token). See ``ImageResult.download``.
         """
-        from langchain_nanobanana.images import DEFAULT_MAX_DOWNLOAD_BYTES, download_image
+        from langchain_nanobanana.images import download_result
 
-        if not result.images:
-            raise NanoBananaError(
-                f"Nothing to download: status={result.status!r}", task_id=result.task_id
-            )
-        stem = prefix or result.task_id or "image"
-        many = len(result.images) > 1
-        return [
-            download_image(
-                self._transport,
-                url,
-                directory,
-                filename=f"{stem}-{n}" if many else stem,
-                max_bytes=max_bytes or DEFAULT_MAX_DOWNLOAD_BYTES,
-                timeout=(min(10.0, self.timeout or 10.0), self.timeout),
-            )
-            for n, url in enumerate(result.urls, start=1)
-        ]
+        return download_result(
+            result,
+            directory,
+            prefix=prefix,
+            max_bytes=max_bytes,
+            transport=self._transport,
+            timeout=(min(10.0, self.timeout), self.timeout),
+        )
 
     # -- async API ----------------------------------------------------------------------------
 

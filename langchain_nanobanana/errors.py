@@ -266,8 +266,8 @@ class NotFoundError(NanoBananaAPIError):
 
     def for_model(self) -> str:  # noqa: D102 - see NanoBananaError.for_model
         return (
-            f"{self}. Not found: use the task_id string returned by an image call "
-            "(nano_banana_generate / nano_banana_edit)."
+            f"{self}. task_id={self.task_id!r} was not found: use the task_id string returned by "
+            "an image call (nano_banana_generate / nano_banana_edit)."
         )
 
 

@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from langchain_nanobanana._inputs import (
@@ -106,6 +106,78 @@ def safe_filename(name: str, default: str = "image") -> str:
     if base.split(".", 1)[0].upper() in _RESERVED:
         base = "_" + base[:99]
     return base
+
+
+class ResultImages(Protocol):
+    """What :func:`download_result` reads of an ``ImageResult``."""
+
+    @property
+    def status(self) -> str:
+        """``succeeded``, ``pending`` or ``failed``."""
+
+    @property
+    def task_id(self) -> str | None:
+        """The task of the images."""
+
+    @property
+    def urls(self) -> list[str]:
+        """The image URLs, in order."""
+
+
+def download_result(
+    result: ResultImages,
+    directory: str | os.PathLike[str] = "out",
+    *,
+    prefix: str | None = None,
+    max_bytes: int | None = None,
+    transport: Transport | None = None,
+    timeout: tuple[float, float] = (10.0, 60.0),
+) -> list[Path]:
+    """Download every image of ``result`` into ``directory`` (see ``ImageResult.download``):
+    files ``<prefix or task_id>[-n]<ext>``, each streamed, capped at ``max_bytes`` (default
+    64 MiB), http(s) only, never with the token.
+
+    Args:
+        transport: The client's transport (its pools); ``None``: a short-lived one of its own,
+            which needs no environment (downloads never send the token).
+        timeout: ``(connect, read)`` seconds.
+
+    Raises:
+        NanoBananaError: The result has no images (pending / failed), or a download failed.
+        InvalidImageError: A URL that is not http(s), or a body that is not an image.
+
+    """
+    if not result.urls:
+        raise NanoBananaError(
+            f"Nothing to download: status={result.status!r}", task_id=result.task_id
+        )
+    if transport is None:
+        from langchain_nanobanana._env import DEFAULT_BASE_URL
+        from langchain_nanobanana._transport import Transport
+
+        own = Transport(DEFAULT_BASE_URL, max_retries=2, backoff_factor=0.5, pool_maxsize=10)
+        with contextlib.closing(own):
+            return download_result(
+                result,
+                directory,
+                prefix=prefix,
+                max_bytes=max_bytes,
+                transport=own,
+                timeout=timeout,
+            )
+    stem = prefix or result.task_id or "image"
+    many = len(result.urls) > 1
+    return [
+        download_image(
+            transport,
+            url,
+            directory,
+            filename=f"{stem}-{n}" if many else stem,
+            max_bytes=max_bytes or DEFAULT_MAX_DOWNLOAD_BYTES,
+            timeout=timeout,
+        )
+        for n, url in enumerate(result.urls, start=1)
+    ]
 
 
 def download_image(

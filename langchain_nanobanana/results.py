@@ -20,14 +20,28 @@ import html
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
 
-if TYPE_CHECKING:
-    from langchain_nanobanana.client import NanoBananaClient
+
+class _Downloader(Protocol):
+    """What ``ImageResult.download`` needs of a client (a ``NanoBananaClient``): downloads are
+    the client's (or a transport's) job, so this module never imports the client.
+    """
+
+    def download(
+        self,
+        result: ImageResult,
+        directory: str | os.PathLike[str] = ...,
+        *,
+        prefix: str | None = ...,
+        max_bytes: int | None = ...,
+    ) -> list[Path]:
+        """Download ``result``'s images into ``directory``."""
+
 
 __all__ = ["ACCOUNT_FIELDS", "GeneratedImage", "ImageResult", "ResultError", "TaskRecord"]
 
@@ -179,6 +193,8 @@ class ImageResult(BaseModel):
         if isinstance(payload, (str, bytes)):
             try:
                 data = json.loads(payload)
+            except RecursionError:
+                raise ValueError("callback payload is nested too deeply to read") from None
             except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
                 snippet = (
                     payload[:80]
@@ -192,7 +208,12 @@ class ImageResult(BaseModel):
             raise ValueError(f"callback payload must be a JSON object, got {type(data).__name__}")
         if not opt_str(data.get("task_id")):
             raise ValueError("callback payload has no task_id; it is not a Nano Banana callback")
-        result = cls.from_response(data)
+        try:
+            result = cls.from_response(data)
+        except RecursionError:
+            raise ValueError(
+                f"callback payload for task_id={data.get('task_id')} is nested too deeply"
+            ) from None
         if result.status == "pending":
             raise ValueError(
                 f"callback payload for task_id={result.task_id} reports success without images"
@@ -217,7 +238,7 @@ class ImageResult(BaseModel):
         self,
         directory: str | os.PathLike[str] = "out",
         *,
-        client: NanoBananaClient | None = None,
+        client: _Downloader | None = None,
         prefix: str | None = None,
         max_bytes: int | None = None,
     ) -> list[Path]:
@@ -239,14 +260,11 @@ class ImageResult(BaseModel):
             InvalidImageError: A URL that is not http(s), or a body that is not an image.
 
         """
-        from langchain_nanobanana.client import NanoBananaClient
-
         if client is not None:
             return client.download(self, directory, prefix=prefix, max_bytes=max_bytes)
-        from langchain_nanobanana.client import DEFAULT_BASE_URL
+        from langchain_nanobanana.images import download_result
 
-        with NanoBananaClient(api_token="", base_url=DEFAULT_BASE_URL) as own:  # no env needed
-            return own.download(self, directory, prefix=prefix, max_bytes=max_bytes)
+        return download_result(self, directory, prefix=prefix, max_bytes=max_bytes)
 
     def to_content_blocks(self) -> list[dict[str, Any]]:
         """LangChain standard image content blocks, one per image (``{"type": "image", "url"}``),
@@ -332,19 +350,26 @@ class TaskRecord(BaseModel):
         if not isinstance(record, dict):
             raise NanoBananaError(f"task record is a {type(record).__name__}, not an object")
         clean = _strip_account_fields(record)
-        found = opt_str(clean.get("id")) or opt_str(clean.get("task_id")) or task_id
+        response = clean.get("response")
+        if response is not None and not isinstance(response, dict):
+            raise NanoBananaError(f"the record's response is a {type(response).__name__}")
+        named = opt_str(response.get("task_id")) if isinstance(response, dict) else None
+        found = opt_str(clean.get("id")) or opt_str(clean.get("task_id")) or named or task_id
         if found is None:
             raise NanoBananaError(f"task record without an id: keys {sorted(map(str, clean))[:20]}")
+        if named is not None and named != found:  # never hand task B's images to A's waiter
+            raise NanoBananaError(f"the record of task {found!r} holds the response of {named!r}")
         trace_id = opt_str(clean.get("trace_id"))
-        response = clean.get("response")
         result = (
             ImageResult.from_response(response, task_id=found, trace_id=trace_id)
             if isinstance(response, dict)
             else None
         )
         if result is not None and result.status == "pending":
-            # A response without images and without an error: still running.
-            result = None
+            problem = _unreadable_response(response, finished=clean.get("finished_at") is not None)
+            if problem:
+                raise NanoBananaError(problem)
+            result = None  # a response without a verdict yet: still running
         word = next(
             (w.lower() for w in (opt_str(clean.get(k)) for k in ("state", "status")) if w), None
         )
@@ -368,6 +393,27 @@ class TaskRecord(BaseModel):
     def to_result(self) -> ImageResult:
         """The result, or a ``pending`` :class:`ImageResult` carrying this task's ids."""
         return self.result or ImageResult(status="pending", task_id=self.id, trace_id=self.trace_id)
+
+
+def _unreadable_response(response: object, *, finished: bool) -> str | None:
+    """Why a task record's ``response`` that holds no images and no error cannot be read, or
+    ``None`` when it simply has no verdict yet (still running).
+
+    ``data`` of the wrong shape is unreadable at once. ``success: true`` without any ``data`` is
+    unreadable once the record says it ``finished``; before that it is the submission's
+    acknowledgement echoed while the task runs (vendor Tasks API guide: a running task may carry
+    a ``response`` without ``finished_at``), so reading it as an error would end every wait.
+    """
+    if not isinstance(response, dict):
+        return None
+    items = response.get("data")
+    if items is not None and not isinstance(items, list):
+        return f"the response's data is a {type(items).__name__}, not a list"
+    if isinstance(items, list) and items:
+        return "the response's data has no readable image_url"
+    if response.get("success") is True and finished:
+        return "the record is finished and says success but carries no images"
+    return None
 
 
 def _text(value: object) -> str:

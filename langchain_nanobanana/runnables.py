@@ -120,6 +120,8 @@ class _Batch:
         self.open: set[str] = set()
         self.stopped = threading.Event()
         self.first_error: BaseException | None = None
+        self.paid: dict[str, None] = {}  # every task submitted (ordered): each was billed
+        self.results: dict[int, ImageResult] = {}  # index -> finished result
 
     def to_submit(self) -> list[tuple[int, ImageRequest]]:
         """The valid requests, with their input index."""
@@ -127,6 +129,11 @@ class _Batch:
 
     def submitted(self, index: int, outcome: Outcome) -> None:
         """Record a submission's answer (a pending ack, a final result, or its error)."""
+        task_id = getattr(outcome, "task_id", None)
+        if task_id:
+            self.paid[task_id] = None
+        if isinstance(outcome, ImageResult) and outcome.status == "succeeded":
+            self.results[index] = outcome
         if isinstance(outcome, ImageResult) and outcome.status == "pending" and outcome.task_id:
             request = self.requests[index]
             if isinstance(request, ImageRequest) and request.callback_url is None:
@@ -147,7 +154,7 @@ class _Batch:
         already submitted attached.
         """
         if self.first_error is not None:
-            raise attach_task_ids(self.first_error, self.task_index)
+            raise self._paid_on(self.first_error)
 
     def take_ready(self) -> list[tuple[int, Outcome]]:
         """Outcomes known without waiting (bad inputs, final answers), once."""
@@ -161,21 +168,38 @@ class _Batch:
         """
         self.open.discard(task_id)
         if isinstance(outcome, BaseException) and not self.return_exceptions:
-            raise attach_task_ids(outcome, self.open)
+            raise self._paid_on(outcome)
+        if isinstance(outcome, ImageResult):
+            self.results.update(dict.fromkeys(self.task_index[task_id], outcome))
         return [(index, outcome) for index in self.task_index[task_id]]
 
+    def _paid_on(self, exc: BaseException) -> BaseException:
+        """``exc`` with every task this batch paid for (``task_ids``: finished, failed and
+        still running) and the finished results (``results``: input index -> ImageResult), so
+        that nothing paid is lost when the batch raises.
+        """
+        own = getattr(exc, "task_id", None)
+        attach_task_ids(exc, [t for t in self.paid if t != own])
+        exc.results = dict(self.results)  # type: ignore[attr-defined]
+        return exc
+
     def ended_early(self, exc: BaseException) -> None:
-        """Stop submitting; put the task_ids still open on ``exc`` and log them at WARNING."""
+        """Stop submitting; put every task_id paid for (finished ones too) and the finished
+        results on ``exc``, and log them at WARNING.
+        """
         self.stopped.set()
-        if self.open and not isinstance(exc, GeneratorExit):
-            attach_task_ids(exc, self.open)
-        if self.open:
-            logger.warning(
-                "Batch ended early (%s); %d submitted task(s) still run and are billed: %s",
-                type(exc).__name__,
-                len(self.open),
-                ", ".join(sorted(self.open)),
-            )
+        if isinstance(exc, GeneratorExit) or not self.paid:
+            return
+        self._paid_on(exc)
+        finished = [t for t in self.paid if t not in self.open]
+        logger.warning(
+            "Batch ended early (%s); %d task(s) were submitted and billed: still running: %s; "
+            "finished: %s (results on the error's .results)",
+            type(exc).__name__,
+            len(self.paid),
+            ", ".join(sorted(self.open)) or "none",
+            ", ".join(finished) or "none",
+        )
 
 
 class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorInput, ImageResult]):
@@ -202,7 +226,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
     Output: ``ImageResult`` with ``status="succeeded"`` (``"pending"`` with ``callback_url``).
 
     Raises:
-        pydantic.ValidationError: Bad parameters, before any request.
+        InvalidRequestError: Bad parameters, before any request.
         TaskFailedError, TaskTimeoutError, SubmissionUncertainError, NanoBananaAPIError: see
             ``NanoBananaClient.submit``; with ``return_exceptions=True`` returned in place.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 from typing import Annotated, Any, Literal, NoReturn
@@ -32,6 +33,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    create_model,
     model_validator,
 )
 
@@ -39,7 +41,10 @@ from langchain_nanobanana._config import Configured
 from langchain_nanobanana._request import build_request, describe_validation_error
 from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
 from langchain_nanobanana.models import (
+    DEFAULT_MODEL,
     MAX_COUNT,
+    MODELS,
+    RESOLUTIONS,
     AspectRatio,
     ImageRequest,
     Resolution,
@@ -100,6 +105,42 @@ class EditInput(_SizeInput):
         description="Images to edit: http(s) URLs (e.g. from nano_banana_generate) or "
         "data:image/...;base64 URIs.",
     )
+
+
+def resolutions_of(model: str | None) -> tuple[str, ...]:
+    """The ``resolution`` values ``model`` accepts (``None``: the API default ``nano-banana``),
+    from :data:`~langchain_nanobanana.models.MODELS`.
+    """
+    info = MODELS.get(model or DEFAULT_MODEL)
+    return tuple(RESOLUTIONS) if info is not None and info.high_resolution else (RESOLUTIONS[0],)
+
+
+@functools.cache
+def schema_for_model(schema: type[BaseModel], model: str | None) -> type[BaseModel]:
+    """``schema`` (an ``*Input`` model with a ``resolution`` field) with ``resolution`` limited
+    to what ``model`` accepts, or without the field when only ``1K`` exists. Cached per pair.
+    """
+    allowed = resolutions_of(model)
+    if "resolution" not in schema.model_fields or allowed == tuple(RESOLUTIONS):
+        return schema
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in schema.model_fields.items()
+        if name != "resolution"
+    }
+    if len(allowed) > 1:
+        fields["resolution"] = (
+            Literal[allowed] | None,
+            Field(default=None, description=f"{', '.join(allowed)}; default 1K."),
+        )
+    narrowed: type[BaseModel] = create_model(
+        schema.__name__,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=schema.__doc__,
+        __module__=schema.__module__,
+        **fields,
+    )
+    return narrowed
 
 
 class TaskInput(BaseModel):
@@ -182,6 +223,15 @@ class _ImageTool(_NanoBananaTool):
     download_dir: str | None = None
     """When set, finished images are also saved there and the content lists the files."""
     metadata: dict[str, Any] | None = Field(default_factory=lambda: {"billable": True})
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Offer the model only what the fixed ``model`` supports: ``resolution`` lists 2K/4K
+        only for a model that takes them, and is left out where only 1K exists (a model that
+        cannot change ``model`` should never be offered a value that will be refused).
+        """
+        super().model_post_init(context)
+        if isinstance(self.args_schema, type) and issubclass(self.args_schema, BaseModel):
+            self.args_schema = schema_for_model(self.args_schema, self.model)
 
     def _build(self, fields: dict[str, Any]) -> ImageRequest:
         """The request for one call (local files read here, in a worker thread when async)."""

@@ -14,6 +14,7 @@ Per subcommand:
   client's poller; the rows' lines and counts; recording a run cut short.
 * ``rows`` / ``source`` — one row's columns and request; reading JSONL/CSV/stdin before any request.
 * ``info`` — ``models`` and ``completion``.
+* ``report``, ``report_page`` — ``report`` (and ``batch --report``): the manifest as one HTML page.
 * ``common`` — the client, the journal and the output folder set up from the options.
 * ``admin`` — ``journal`` and ``simulate``.
 """

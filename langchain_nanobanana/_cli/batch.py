@@ -28,7 +28,6 @@ billed), ``pending`` (task known: a re-run polls or downloads it), ``succeeded``
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +50,7 @@ from .common import (
     worst,
 )
 from .ledger import BatchOptions, Flight, Ledger
+from .report import manifest_fields
 from .rows import Defaults, Row, RowError
 from .settle import record_interrupted
 from .source import Plan, Source, iter_rows
@@ -198,13 +198,6 @@ class Batch(Ledger):
             if not self._closing:
                 self._spawn(self._on_outcome, flight, outcome)
 
-        if not hasattr(self.client, "watch"):  # until the client has callbacks: one thread a task
-            threading.Thread(
-                target=_wait_thread,
-                args=(self.client, task_id, on_outcome, self.options.max_wait),
-                daemon=True,
-            ).start()
-            return
         watch = self.client.watch([task_id], on_outcome, max_wait=self.options.max_wait)
         with self._lock:
             self._watches.append(watch)
@@ -303,7 +296,7 @@ class Batch(Ledger):
                     self.exit_code = worst(self.exit_code, EXIT_USAGE)
                 self._stop.set()
                 break
-            flight = Flight(plan)
+            flight = Flight(plan, manifest_fields(item))
             with self._lock:
                 self._open += 1
                 self._inflight[plan.key] = flight
@@ -397,20 +390,10 @@ class Batch(Ledger):
             pass
         with self._lock:
             self._closing = True
-            flights = [f.plan.key for f in self._inflight.values() if f.phase != "queued"]
+            flights = [f for f in self._inflight.values() if f.phase != "queued"]
         logging.getLogger("langchain_nanobanana").setLevel(logging.ERROR)  # no per-task noise
         self.journal.close()  # reservations still without an answer become uncertain
-        record_interrupted(self, flights)
-
-
-def _wait_thread(
-    client: NanoBananaClient, task_id: str, on_outcome: Callable[[str, Any], None], max_wait: float
-) -> None:
-    try:
-        for done_id, outcome in client.iter_outcomes([task_id], max_wait=max_wait):
-            on_outcome(done_id, outcome)
-    except Exception as exc:
-        on_outcome(task_id, exc)
+        record_interrupted(self, self.journal.path, self.scope, flights)
 
 
 class _BusyError(Exception):

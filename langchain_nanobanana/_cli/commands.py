@@ -38,6 +38,7 @@ from .common import (
 )
 from .ledger import BatchOptions, summary
 from .output import display_path, escape_field
+from .report import report_after_batch
 from .rows import Defaults, RowError
 from .single import wait_for
 from .source import Source, describe, plan_rows
@@ -264,6 +265,8 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         output.note("nanobanana: submitted; run the same command again to wait and download")
     if not output.json_lines and batch.fatal is None:
         output.result(os.path.join(out_arg, "manifest.jsonl"))
+    if getattr(args, "report", False):
+        code = worst(code, report_after_batch(out_arg, output))
     return code
 
 

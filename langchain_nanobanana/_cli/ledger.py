@@ -66,10 +66,11 @@ class Flight:
     ``waiting``, ``downloading``.
     """
 
-    __slots__ = ("phase", "plan", "task_id", "trace_id")
+    __slots__ = ("about", "phase", "plan", "task_id", "trace_id")
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, about: dict[str, Any] | None = None) -> None:
         self.plan = plan
+        self.about = about or {}  # the request's fields, added to its manifest line (report)
         self.phase = "queued"
         self.task_id: str | None = None
         self.trace_id: str | None = None
@@ -144,6 +145,7 @@ class Ledger:
             urls=result.urls if result else (),
             error=error_info(error) if error is not None else None,
         )
+        record.update(flight.about)
         with self._lock:
             if self._closing:
                 return

@@ -24,6 +24,7 @@ from .options import (
     wait_options,
 )
 from .output import describe_exit_codes
+from .report import add_parser as add_report_parser
 
 __all__ = ["COMMANDS", "MAX_CONCURRENCY", "build_parser", "iter_parsers"]
 
@@ -36,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "batch": "commands:cmd_batch",
     "models": "info:cmd_models",
     "completion": "info:cmd_completion",
+    "report": "report:cmd_report",
     "simulate": "admin:cmd_simulate",
     "journal": "admin:cmd_journal",
 }
@@ -199,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the valid rows and mark invalid ones 'invalid' in the manifest (exit 1) "
         "instead of stopping before any request (exit 2)",
     )
+    batch.add_argument(
+        "--report", action="store_true", help="write <out>/report.html at the end (see `report`)"
+    )
     run_options(batch, batch=True)
+    add_report_parser(sub)
 
     models = command(
         "models",

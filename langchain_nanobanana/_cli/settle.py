@@ -12,13 +12,13 @@ from langchain_nanobanana.results import ImageResult
 from .common import RowStatus, files_present, line_record
 
 if TYPE_CHECKING:
-    from .batch import Batch
+    from .ledger import Flight, Ledger
 
 __all__ = ["record_interrupted"]
 
 
-def record_interrupted(batch: Batch, keys: list[str]) -> None:
-    """Write a manifest line for each of ``keys`` (rows in flight) as the journal records it
+def record_interrupted(batch: Ledger, journal_path: str, scope: str, flights: list[Flight]) -> None:
+    """Write a manifest line for each of ``flights`` (rows in flight) as the journal records it
     (read back from a fresh handle: the run's own journal is closed by now).
 
     ``uncertain`` (reserved: the submission may have been billed), ``pending`` (task known: a
@@ -27,22 +27,24 @@ def record_interrupted(batch: Batch, keys: list[str]) -> None:
     writing are reported once on stderr: the journal keeps the truth.
     """
     try:
-        reader = Journal(batch.journal.path)
+        reader = Journal(journal_path)
     except JournalError as exc:
         batch.output.error(f"nanobanana: error: cannot read back the journal: {exc}")
         return
     with reader:
-        for key in keys:
+        for flight in flights:
             try:
-                _record(batch, reader, key)
+                _record(batch, reader, scope, flight)
             except Exception as exc:  # the manifest or stdout broke: the journal has it all
+                key = flight.plan.key
                 batch.output.error(f"nanobanana: error: cannot record row {key!r}: {exc}")
                 return
 
 
-def _record(batch: Batch, reader: Journal, key: str) -> None:
+def _record(batch: Ledger, reader: Journal, scope: str, flight: Flight) -> None:
+    key = flight.plan.key
     try:
-        entry = reader.get(batch.scope, key)
+        entry = reader.get(scope, key)
     except JournalError:
         entry = None
     if entry is None:
@@ -76,5 +78,6 @@ def _record(batch: Batch, reader: Journal, key: str) -> None:
         urls=result.urls if result else (),
         error={"type": "Interrupted", "code": None, "message": note} if note else None,
     )
+    record.update(flight.about)
     batch.counts[status] += 1
     batch.write_line(record)

@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from langchain_nanobanana._core.http import Answer, parse_retry_after
 from langchain_nanobanana.errors import (
     APIResponseValidationError,
     AuthenticationError,
@@ -55,9 +51,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SNIPPET = 200
-"""Characters of an unreadable body kept in an error (``body`` and the message)."""
-
 #: ``error.code`` -> error class (seed 000 and the vendor SDK's map); checked before the status.
 _BY_CODE: dict[str, type[NanoBananaAPIError]] = {
     "token_mismatched": BadRequestError,
@@ -79,52 +72,6 @@ _BY_STATUS: dict[int, type[NanoBananaAPIError]] = {
     404: NotFoundError,
     429: RateLimitError,
 }
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One HTTP answer as the transport read it.
-
-    Attributes:
-        status: HTTP status code.
-        headers: Header names lower-cased -> value (``Retry-After`` arrives in any case).
-        body: The raw body bytes (already capped by the transport).
-        url: The URL that answered (for messages; never carries the token).
-
-    """
-
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    url: str = ""
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` in any case, or ``None``."""
-        return self.headers.get(name.lower())
-
-    def snippet(self) -> str:
-        """The first 200 characters of the body, decoded leniently."""
-        return self.body[: SNIPPET * 4].decode("utf-8", "replace")[:SNIPPET]
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or HTTP-date, RFC 9110 10.2.3), else ``None``."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None  # NaN, inf -> None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 def decode_object(answer: Answer, *, task_id: str | None = None, billable: bool = False) -> Any:
@@ -302,6 +249,15 @@ def _has_unreadable_images(data: dict[str, Any]) -> bool:
     return isinstance(items, list) and bool(items)
 
 
+def _why(exc: BaseException) -> str:
+    """What made a record unreadable, in a few words (no library internals)."""
+    if isinstance(exc, NanoBananaError):
+        return exc.message
+    if isinstance(exc, RecursionError):
+        return "the record is nested too deeply"
+    return f"the record has fields of the wrong type ({type(exc).__name__})"
+
+
 def read_record(answer: Answer, *, task_id: str) -> TaskRecord:
     """Read the answer to ``{"action": "retrieve", "id": task_id}``.
 
@@ -313,8 +269,8 @@ def read_record(answer: Answer, *, task_id: str) -> TaskRecord:
     data = _successful_object(answer, task_id=task_id, billable=False)
     try:
         record = TaskRecord.from_api(data, task_id=task_id)
-    except NanoBananaError as exc:
-        raise unreadable(answer, exc.message, task_id=task_id, billable=False) from None
+    except Exception as exc:  # any failure to parse an untrusted record is "unreadable"
+        raise unreadable(answer, _why(exc), task_id=task_id, billable=False) from None
     if record.id != task_id:  # never take another task's record (and images) for this one
         raise unreadable(
             answer, f"the record is of task {record.id!r}", task_id=task_id, billable=False
@@ -352,7 +308,7 @@ def read_batch(
             continue
         try:
             out[item_id] = TaskRecord.from_api(item)
-        except NanoBananaError as exc:
+        except Exception as exc:
             if item_id in wanted:
-                out[item_id] = unreadable(answer, exc.message, task_id=item_id, billable=False)
+                out[item_id] = unreadable(answer, _why(exc), task_id=item_id, billable=False)
     return out

@@ -31,7 +31,6 @@ from typing import Any, cast
 import pytest
 import requests
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
-from pydantic import ValidationError
 
 from langchain_nanobanana import (
     ImageResult,
@@ -44,6 +43,7 @@ from langchain_nanobanana import (
 )
 from langchain_nanobanana._core.polling import BATCH_CHUNK, RoundTimer, WaitState
 from langchain_nanobanana._transport import _PoolAdapter
+from langchain_nanobanana.errors import InvalidRequestError
 from langchain_nanobanana.images import download_image, to_image_url
 from langchain_nanobanana.runnables import PROGRESS_EVENT, ImageGeneratorInput
 from langchain_nanobanana.testing import FakeNanoBananaServer
@@ -212,7 +212,7 @@ def _check_mixed(sim: FakeNanoBananaServer, results: list[Any]) -> None:
     assert failed.code == "generation_failed"
     assert failed.task_id in sim.tasks
     assert isinstance(ok1, ImageResult) and ok1.images[0].prompt == "item 1: fine"
-    assert isinstance(invalid, ValidationError)
+    assert isinstance(invalid, InvalidRequestError)
     assert "aspect_ratio" in str(invalid) and "5:4" in str(invalid)
     assert isinstance(ok3, ImageResult) and ok3.images[0].prompt == "item 3: fine"
     assert len(sim.requests_to(IMAGES)) == 3  # the invalid item never reached the API
@@ -245,7 +245,7 @@ async def test_abatch_return_exceptions_keeps_each_failure_in_its_slot(
 # Inputs that are each fine except the last, which only a full validation pass can catch: a bad
 # value, an unknown dict key, a wrong type and an unreadable image.
 INVALID_LAST: list[tuple[str, Any, type[Exception]]] = [
-    ("bad-value", {"prompt": "a cat", "resolution": "4K"}, ValidationError),
+    ("bad-value", {"prompt": "a cat", "resolution": "4K"}, InvalidRequestError),
     ("unknown-key", {"prompt": "a cat", "style": "noir"}, ValueError),
     ("wrong-type", 42, TypeError),
     ("bad-image", {"prompt": "a hat", "images": [b"not an image"]}, InvalidImageError),
@@ -268,7 +268,7 @@ def test_batch_with_one_invalid_input_raises_before_any_submission(
 async def test_abatch_with_one_invalid_input_raises_before_any_submission(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
-    with pytest.raises(ValidationError, match="aspect_ratio='5:4'"):
+    with pytest.raises(InvalidRequestError, match="aspect_ratio='5:4'"):
         await gen.abatch([*prompts(5), {"prompt": "a cat", "aspect_ratio": "5:4"}])
 
     assert sim.requests == []
@@ -283,7 +283,7 @@ def test_batch_return_exceptions_puts_the_invalid_input_error_in_its_slot(
 
     *ok, invalid = results
     assert_in_input_order(inputs[:3], ok)
-    assert isinstance(invalid, ValidationError) and "resolution='4K'" in str(invalid)
+    assert isinstance(invalid, InvalidRequestError) and "resolution='4K'" in str(invalid)
     assert len(sim.requests_to(IMAGES)) == 3
 
 
@@ -529,7 +529,7 @@ async def test_abatch_as_completed_yields_in_finishing_order(
 def test_batch_as_completed_validates_every_input_first(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidRequestError):
         for _ in gen.batch_as_completed([*prompts(3), {"prompt": "x", "count": 9}]):
             pass
     assert sim.requests == []
@@ -539,7 +539,7 @@ def test_batch_as_completed_validates_every_input_first(
             [{"prompt": "x", "count": 9}, "a fine cat"], None, return_exceptions=True
         )
     )
-    assert isinstance(out[0], ValidationError)
+    assert isinstance(out[0], InvalidRequestError)
     assert isinstance(out[1], ImageResult) and out[1].status == "succeeded"
     assert len(sim.requests_to(IMAGES)) == 1
 

@@ -31,7 +31,7 @@ from langchain_nanobanana import (
     TaskTimeoutError,
 )
 from langchain_nanobanana._core.answers import Answer, classify_error
-from langchain_nanobanana.errors import attach_task_ids
+from langchain_nanobanana.errors import NotFoundError, attach_task_ids
 from langchain_nanobanana.testing import FakeNanoBananaServer
 
 TRACE = "6f2b0f8e-1111-4c3a-9d5e-5a0cbb2e8e41"
@@ -110,7 +110,7 @@ def test_hierarchy() -> None:
         (429, "too_many_requests", "Too many requests.", RateLimitError),
         (500, "api_error", "Internal server error.", ServerError),
         (503, "api_error", "Service temporarily unavailable.", ServerError),
-        (404, "not_found", "Task 'x' not found.", NanoBananaAPIError),
+        (404, "not_found", "Task 'x' not found.", NotFoundError),
         # error.code first, then the status (vendor SDK)
         (400, "used_up", "Balance used up.", InsufficientBalanceError),
         (500, "invalid_token", "Who?", AuthenticationError),
@@ -142,7 +142,7 @@ def test_documented_errors(
         (500, ServerError),
         (502, ServerError),
         (504, ServerError),
-        (404, NanoBananaAPIError),
+        (404, NotFoundError),
         (409, NanoBananaAPIError),
     ],
 )

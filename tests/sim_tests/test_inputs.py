@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from langchain_core.tools import BaseTool
-from pydantic import ValidationError
 
 from langchain_nanobanana import (
     InvalidImageError,
@@ -20,6 +19,7 @@ from langchain_nanobanana import (
     NanoBananaGenerateTool,
     NanoBananaImageGenerator,
 )
+from langchain_nanobanana.errors import InvalidRequestError
 from langchain_nanobanana.testing import FakeNanoBananaServer
 from tests.helpers import invoke_tool
 
@@ -36,7 +36,7 @@ def nothing_sent(sim: FakeNanoBananaServer) -> None:
 def test_prompt_of_only_invisible_characters(
     client: NanoBananaClient, sim: FakeNanoBananaServer, prompt: str
 ) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidRequestError) as info:
         client.generate(prompt)
     message = str(info.value)
     assert "prompt=" in message and "blank" in message and "non-empty text" in message
@@ -44,7 +44,7 @@ def test_prompt_of_only_invisible_characters(
 
 
 def test_prompt_with_a_lone_surrogate(client: NanoBananaClient, sim: FakeNanoBananaServer) -> None:
-    with pytest.raises(ValidationError, match="lone surrogate"):
+    with pytest.raises(InvalidRequestError, match="lone surrogate"):
         client.generate("a cat \ud800")
     nothing_sent(sim)
 
@@ -63,7 +63,7 @@ def test_tool_count_true_is_refused(client: NanoBananaClient, sim: FakeNanoBanan
 def test_callback_url_that_cannot_be_parsed(
     client: NanoBananaClient, sim: FakeNanoBananaServer, callback: str
 ) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidRequestError) as info:
         client.generate("a cat", callback_url=callback)
     assert "callback_url=" in str(info.value) and "absolute http" in str(info.value)
     nothing_sent(sim)
@@ -93,7 +93,7 @@ def test_data_uri_declaring_another_type_than_its_bytes(
     client: NanoBananaClient, sim: FakeNanoBananaServer
 ) -> None:
     lying = "data:image/jpeg;base64," + base64.b64encode(PNG).decode()
-    with pytest.raises((InvalidImageError, ValidationError)) as info:
+    with pytest.raises(InvalidImageError) as info:
         client.edit("make it blue", [lying])
     assert "image/jpeg" in str(info.value) and "image/png" in str(info.value)
     nothing_sent(sim)

@@ -26,6 +26,7 @@ from langchain_nanobanana import (
     InvalidImageError,
     NanoBananaClient,
 )
+from langchain_nanobanana.errors import InvalidRequestError
 from langchain_nanobanana.testing import FakeNanoBananaServer, padded_png, png_size
 from tests.helpers import SIZES_1K
 
@@ -135,7 +136,7 @@ def test_generate_rejects_before_any_request(
     kwargs: dict[str, Any],
     parts: list[str],
 ) -> None:
-    with refused_before_any_request(sim, *parts):
+    with refused_before_any_request(sim, *parts, error=InvalidRequestError):
         client.generate(prompt, **kwargs)
 
 
@@ -147,12 +148,12 @@ async def test_agenerate_rejects_before_any_request(
     kwargs: dict[str, Any],
     parts: list[str],
 ) -> None:
-    with refused_before_any_request(sim, *parts):
+    with refused_before_any_request(sim, *parts, error=InvalidRequestError):
         await client.agenerate(prompt, **kwargs)
 
 
 def test_edit_without_images(client: NanoBananaClient, sim: FakeNanoBananaServer) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidRequestError) as info:
         client.edit("make it blue", [])
     assert_mentions(info.value, "image_urls=[]", "action='edit'", "http(s) URL", "data:image/")
     with refused_before_any_request(sim, "image_urls=None", "action='edit'", "at least one"):
@@ -320,6 +321,7 @@ def test_edit_high_resolution_needs_a_capable_model(
         f"model='{model or 'nano-banana'}'",
         "nano-banana-2.1",
         "nano-banana-pro",
+        error=InvalidRequestError,
     ):
         client.edit(
             "x", [sim.image_url(8, 8)], aspect_ratio="16:9", resolution=resolution, **fields

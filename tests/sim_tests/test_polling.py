@@ -26,7 +26,8 @@ from langchain_nanobanana import (
     TaskRecord,
     TaskTimeoutError,
 )
-from langchain_nanobanana._poller import Poller, iter_outcomes
+from langchain_nanobanana._poller import Poller
+from langchain_nanobanana._waits import iter_outcomes
 from langchain_nanobanana.testing import FakeNanoBananaServer
 from tests.helpers import eventually, fast_client
 

@@ -28,9 +28,9 @@ from langchain_nanobanana import (
     MODELS,
     RESOLUTIONS,
     ImageRequest,
-    InvalidImageError,
     NanoBananaClient,
 )
+from langchain_nanobanana.errors import InvalidRequestError
 from langchain_nanobanana.images import sniff_image_mime
 from langchain_nanobanana.testing import FakeNanoBananaServer, make_png
 
@@ -271,8 +271,9 @@ def test_any_invalid_request_fails_before_sending(
             "callback_url",
         }
     ):
-        with pytest.raises((ValidationError, InvalidImageError)):
+        with pytest.raises(InvalidRequestError) as client_info:
             shared_client.generate(fields["prompt"], wait=False, **kwargs)
+        assert field in str(client_info.value)
     elif (
         fields.get("action") == "edit"
         and fields.get("image_urls")
@@ -285,6 +286,7 @@ def test_any_invalid_request_fails_before_sending(
             "callback_url",
         }
     ):
-        with pytest.raises((ValidationError, InvalidImageError)):
+        with pytest.raises(InvalidRequestError) as client_info:
             shared_client.edit(fields["prompt"], fields["image_urls"], wait=False, **kwargs)
+        assert field in str(client_info.value)
     assert len(shared_sim.requests) == before

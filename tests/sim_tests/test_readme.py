@@ -177,7 +177,7 @@ def test_error_table_lists_every_exported_error() -> None:
     }
     exported.discard("NanoBananaError")  # the base class is introduced in the prose
     assert exported <= documented, exported - documented
-    assert "pydantic.ValidationError" in documented
+    assert "InvalidRequestError" in documented
     for row in rows[1:]:
         assert row[1] and row[2], f"empty cell in the errors table: {row}"
 

@@ -159,24 +159,36 @@ def test_task_record_states() -> None:
     fallback = pending.to_result()
     assert (fallback.status, fallback.task_id, fallback.trace_id) == ("pending", "t1", "tr")
 
-    done = TaskRecord.from_api({**base, "response": SUCCESS, "finished_at": 1700000030.25})
+    ok = {**SUCCESS, "task_id": "t1"}
+    done = TaskRecord.from_api({**base, "response": ok, "finished_at": 1700000030.25})
     assert done.status == "succeeded" and done.result is not None
-    assert done.result.urls == ImageResult.from_response(SUCCESS).urls
+    assert done.result.urls == ImageResult.from_response(ok).urls
     assert done.finished_at == 1700000030.25 and done.to_result() is done.result
 
-    failed = TaskRecord.from_api({**base, "response": FAILURE})
+    failed = TaskRecord.from_api({**base, "response": {**FAILURE, "task_id": "t1"}})
     assert failed.status == "failed" and failed.result is not None
     assert failed.result.error is not None and failed.result.error.code == "content_blocked"
 
     # A response without images nor error is not a finished task.
     not_yet = TaskRecord.from_api({**base, "response": {"success": True, "task_id": "t1"}})
     assert not_yet.status == "pending" and not_yet.result is None
+    # ... unless the record says it finished: then it cannot be read (never polled to max_wait)
+    with pytest.raises(NanoBananaError, match="no images"):
+        TaskRecord.from_api({**base, "response": {"success": True}, "finished_at": 1.0})
+    # another task's response under this id is never taken for this task
+    with pytest.raises(NanoBananaError, match="holds the response of"):
+        TaskRecord.from_api({**base, "response": SUCCESS})
 
 
 def test_task_record_ids_and_types() -> None:
     assert TaskRecord.from_api({"task_id": "t2"}).id == "t2"
-    odd = TaskRecord.from_api({"id": "t3", "created_at": True, "request": "x", "response": []})
+    odd = TaskRecord.from_api({"id": "t3", "created_at": True, "request": "x"})
     assert odd.created_at is None and odd.request is None and odd.status == "pending"
+    # a response that is not an object cannot be read: an error, never "still running"
+    responses: list[object] = [[], "done", 5]
+    for response in responses:
+        with pytest.raises(NanoBananaError, match="response is a"):
+            TaskRecord.from_api({"id": "t3", "response": response})
     # No id at all: a NanoBananaError (the answer layer makes it an APIResponseValidationError
     # naming the task), never a bare ValueError / pydantic error.
     for record in ({"created_at": 1.0}, {"id": 5}, {"id": ""}, {"task_id": None}):
@@ -195,7 +207,6 @@ def test_task_record_ids_and_types() -> None:
     "record",
     [
         {"id": "t", "finished_at": "yesterday", "trace_id": 7, "response": {"success": "yes"}},
-        {"id": "t", "response": {"success": True, "data": {"image_url": "https://x/a.png"}}},
         {"id": "t", "response": {"success": False, "error": ["not", "an", "object"]}},
         {"id": "t", "response": {"success": False, "error": {"code": 5, "message": None}}},
         {"id": "t", "state": 5, "status": ["failed"], "request": None},
@@ -232,8 +243,15 @@ def test_other_words_without_response_stay_pending(word: str | None) -> None:
     assert TaskRecord.from_api({"id": "t", "state": word}).status == "pending"
 
 
+def test_data_of_the_wrong_shape_is_unreadable() -> None:
+    record = {"id": "t", "response": {"success": True, "data": {"image_url": "https://x/a.png"}}}
+    with pytest.raises(NanoBananaError, match="data is a dict"):
+        TaskRecord.from_api(record)
+
+
 def test_response_wins_over_a_state_word() -> None:
-    record = TaskRecord.from_api({"id": "t", "state": "failed", "response": SUCCESS})
+    response = {**SUCCESS, "task_id": "t"}
+    record = TaskRecord.from_api({"id": "t", "state": "failed", "response": response})
     assert record.status == "succeeded" and record.result is not None and record.result.urls
 
 

@@ -22,7 +22,6 @@ from langchain_core.prompt_values import ChatPromptValue, StringPromptValue
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnableParallel
 from langchain_core.tracers.context import collect_runs
-from pydantic import ValidationError
 
 from langchain_nanobanana import (
     SAFE_TO_RETRY,
@@ -35,6 +34,7 @@ from langchain_nanobanana import (
     SubmissionUncertainError,
     TaskFailedError,
 )
+from langchain_nanobanana.errors import InvalidRequestError
 from langchain_nanobanana.journal import IdempotencyKeyMismatchError
 from langchain_nanobanana.runnables import ImageGeneratorInput
 from langchain_nanobanana.testing import ASPECT_SIZES, FakeNanoBananaServer, make_png, png_size
@@ -323,11 +323,11 @@ def test_wrong_type_is_a_type_error(
 def test_bad_values_fail_before_any_request(
     sim: FakeNanoBananaServer, gen: NanoBananaImageGenerator
 ) -> None:
-    with pytest.raises(ValidationError, match="aspect_ratio='5:4'"):
+    with pytest.raises(InvalidRequestError, match="aspect_ratio='5:4'"):
         gen.invoke({"prompt": "a cat", "aspect_ratio": "5:4"})
-    with pytest.raises(ValidationError, match="blank"):
+    with pytest.raises(InvalidRequestError, match="blank"):
         gen.invoke(AIMessage(content="   "))
-    with pytest.raises(ValidationError, match="resolution"):
+    with pytest.raises(InvalidRequestError, match="resolution"):
         gen.invoke({"prompt": "a cat", "resolution": "4K"})  # nano-banana has no 4K
     assert sim.requests == []
 

@@ -259,7 +259,7 @@ def test_token_absent_from_every_error(sim: FakeNanoBananaServer) -> None:
         "AuthenticationError",
         "RateLimitError",
         "SubmissionUncertainError",
-        "NanoBananaAPIError",
+        "NotFoundError",
         "TaskFailedError",
         "TaskTimeoutError",
         "APIConnectionError",

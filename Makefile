@@ -110,6 +110,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/concurrency.py
 	$(PY) benchmarks/journal_bench.py
 	$(PY) benchmarks/cli_bench.py
+	$(PY) benchmarks/cli_start.py
 
 clean:
 	rm -rf $(VENV) $(VENV_LOWEST) out .pytest_cache .mypy_cache .ruff_cache

@@ -184,7 +184,7 @@ def open_journal(path: str | os.PathLike[str], *, create: bool = True) -> Journa
 
     """
     raw = os.fspath(path)
-    if not create and not os.path.exists(raw):
+    if not create and "://" not in raw and not os.path.exists(raw):  # a URL: a server journal
         raise CLIError(f"no journal at {raw} (pass --journal PATH)")
     try:
         return Journal(raw)

@@ -205,6 +205,7 @@ def run_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
 def wait_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--poll-interval",
+        "--interval",
         type=number(float, 0.01, 60.0),
         default=1.0,
         metavar="S",

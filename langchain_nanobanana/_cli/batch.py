@@ -109,7 +109,7 @@ class Batch(Ledger):
         self._rounds = 0
         self._last_draw = 0.0
         self._pool: ThreadPoolExecutor | None = None
-        self._watches: list[Any] = []
+        self._watches: dict[str, Any] = {}  # task_id -> its watch, until its outcome
         self._draining = False  # the deferred rows' turn: wait for their owners, do not defer
 
     # -- work on the executor ---------------------------------------------------------------
@@ -137,9 +137,14 @@ class Batch(Ledger):
         return True
 
     def _submit_row(self, flight: Flight, row: Row) -> None:
-        with self._lock:
-            self._queued -= 1
-            self._lock.notify_all()
+        try:
+            self._submit_or_defer(flight, row)
+        finally:  # counted until done: a deferral is on the list before the feed sees 0
+            with self._lock:
+                self._queued -= 1
+                self._lock.notify_all()
+
+    def _submit_or_defer(self, flight: Flight, row: Row) -> None:
         if self._stop.is_set():
             with self._lock:
                 self.counts["not started"] += 1
@@ -195,12 +200,15 @@ class Batch(Ledger):
         """Hand ``task_id`` to the client's poller; its outcome comes back on the executor."""
 
         def on_outcome(done_id: str, outcome: Any) -> None:  # on the poller's thread: be quick
+            with self._lock:
+                self._watches.pop(done_id, None)
             if not self._closing:
                 self._spawn(self._on_outcome, flight, outcome)
 
         watch = self.client.watch([task_id], on_outcome, max_wait=self.options.max_wait)
         with self._lock:
-            self._watches.append(watch)
+            if not watch.done:  # (an outcome may already have come)
+                self._watches[task_id] = watch
 
     def _reuse(self, flight: Flight, entry: Entry) -> bool:
         """A row the journal records as finished is reported without any request (its images
@@ -361,7 +369,7 @@ class Batch(Ledger):
     def _shutdown(self) -> None:
         with self._lock:
             self._closing = True
-            watches, self._watches = self._watches, []
+            watches, self._watches = list(self._watches.values()), {}
         for watch in watches:
             watch.cancel()
         if self._pool is not None:

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="nanobanana",
-        description="Generate and edit images with the Nano Banana API (Ace Data Cloud): single "
+        description="Generate and edit images with the Nano Banana API (Ace Data Cloud): single\n"
         "requests, task look-ups, and resumable batches that never pay twice.",
         epilog=describe_exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,

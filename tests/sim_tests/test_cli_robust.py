@@ -164,9 +164,12 @@ def test_batch_on_a_full_disk_ends_non_zero(sim: FakeNanoBananaServer, tmp_path:
 # -- the billed task id is never lost ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stderr_closed", [False, True])
+@pytest.mark.parametrize(
+    ("stderr_closed", "signum", "exit_code"),
+    [(False, signal.SIGINT, 130), (True, signal.SIGINT, 130), (True, signal.SIGTERM, 143)],
+)
 def test_generate_quiet_ctrl_c_prints_the_task_id(
-    sim: FakeNanoBananaServer, tmp_path: Path, stderr_closed: bool
+    sim: FakeNanoBananaServer, tmp_path: Path, stderr_closed: bool, signum: int, exit_code: int
 ) -> None:
     sim.task_duration = 30.0
     proc = subprocess.Popen(
@@ -180,9 +183,9 @@ def test_generate_quiet_ctrl_c_prints_the_task_id(
     deadline = time.monotonic() + 20
     while len(sim.requests_to("/nano-banana/tasks")) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)  # submitted, and polled at least once
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     stdout, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == exit_code
     read = json_bodies(sim, "/nano-banana/tasks")[0]
     polled = read.get("ids") or [read.get("id")]
     assert stdout.split() == polled  # the billed task, on stdout whatever -q or 2>&- hide

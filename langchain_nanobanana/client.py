@@ -560,8 +560,10 @@ class NanoBananaClient:
         idempotency_key: str | None = None,
         resubmit_uncertain: bool = False,
         retry_failed: bool = False,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
     ) -> ImageResult:
-        """Send one validated request and, unless told not to, wait for its images.
+        """Send one validated request and, unless told not to, wait for its images: the one
+        submit-and-wait path of ``generate``/``edit``, the tools and the Runnable.
 
         Poll mode sends ``"async": true`` and waits on the client's poller; sync mode makes one
         blocking POST (``sync_timeout``). ``wait=False`` or a ``callback_url`` returns the
@@ -591,6 +593,7 @@ class NanoBananaClient:
         ``TaskFailedError`` again unless ``retry_failed=True``.
 
         A ``KeyboardInterrupt`` while waiting carries the task_id (``task_ids`` and a note).
+        ``on_progress`` gets the ``nano_banana_progress`` payload after each poll round.
 
         """
         options = dict(resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
@@ -598,7 +601,7 @@ class NanoBananaClient:
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
         assert result.task_id is not None
-        return self.poll_task(result.task_id)
+        return self.poll_task(result.task_id, on_progress=on_progress)
 
     def get_task(self, task_id: str) -> TaskRecord:
         """Read one task (``{"action": "retrieve", "id": task_id}``); a read, retried broadly.
@@ -648,7 +651,13 @@ class NanoBananaClient:
         )
         return dict(answers.read_batch(answer, task_ids=ids))
 
-    def poll_task(self, task_id: str, *, max_wait: float | None = None) -> ImageResult:
+    def poll_task(
+        self,
+        task_id: str,
+        *,
+        max_wait: float | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> ImageResult:
         """Wait for a task on the client's poller until it ends.
 
         Rounds are shared with every other waiter on this client (one ``retrieve_batch`` per 50
@@ -659,6 +668,7 @@ class NanoBananaClient:
             task_id: The ``task_id`` returned by a submission.
             max_wait: Budget in seconds for this wait, slow answers included (default: the
                 client's ``max_wait``).
+            on_progress: Called after each round with the ``nano_banana_progress`` payload.
 
         Returns:
             ImageResult with ``status="succeeded"``.
@@ -669,7 +679,7 @@ class NanoBananaClient:
             AuthenticationError, InsufficientBalanceError, BadRequestError: at once.
 
         """
-        for _, outcome in self.iter_outcomes([task_id], max_wait=max_wait):
+        for _, outcome in self.iter_outcomes([task_id], max_wait=max_wait, on_progress=on_progress):
             return self._outcome(outcome)
         raise AssertionError("unreachable: a wait always ends with an outcome")
 
@@ -865,16 +875,18 @@ class NanoBananaClient:
         idempotency_key: str | None = None,
         resubmit_uncertain: bool = False,
         retry_failed: bool = False,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
     ) -> ImageResult:
         """Async :meth:`submit`; same errors. A cancellation while the POST is in flight logs
         the task_id at WARNING when the answer arrives (and the journal records it).
+        ``on_progress`` may be a coroutine function.
         """
         options = dict(resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
         result = await self._in_thread(self._start, request, wait, idempotency_key, **options)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
         assert result.task_id is not None
-        return await self.apoll_task(result.task_id)
+        return await self.apoll_task(result.task_id, on_progress=on_progress)
 
     async def aget_task(self, task_id: str) -> TaskRecord:
         """Async :meth:`get_task`."""
@@ -884,9 +896,17 @@ class NanoBananaClient:
         """Async :meth:`get_tasks`."""
         return await self._in_thread(self.get_tasks, task_ids)
 
-    async def apoll_task(self, task_id: str, *, max_wait: float | None = None) -> ImageResult:
+    async def apoll_task(
+        self,
+        task_id: str,
+        *,
+        max_wait: float | None = None,
+        on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> ImageResult:
         """Async :meth:`poll_task`: waits on a future, never blocks the event loop."""
-        async for _, outcome in self.aiter_outcomes([task_id], max_wait=max_wait):
+        async for _, outcome in self.aiter_outcomes(
+            [task_id], max_wait=max_wait, on_progress=on_progress
+        ):
             return self._outcome(outcome)
         raise AssertionError("unreachable: a wait always ends with an outcome")
 

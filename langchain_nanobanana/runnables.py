@@ -451,7 +451,10 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         run_manager: CallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> ImageResult:
-        return _first(self._collect([value], [run_manager], [config]))
+        request = self.to_request(value)  # the client's one submit-and-wait path from here on
+        return self.client.submit(
+            request, idempotency_key=_key_of(value), on_progress=dispatcher(run_manager)
+        )
 
     async def _ainvoke_one(
         self,
@@ -459,7 +462,10 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> ImageResult:
-        return _first(await self._acollect([value], [run_manager], [config]))
+        request = await asyncio.to_thread(self.to_request, value)
+        return await self.client.asubmit(
+            request, idempotency_key=_key_of(value), on_progress=dispatcher(run_manager)
+        )
 
     def invoke(
         self, input: ImageGeneratorInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -625,11 +631,6 @@ def _key_of(value: object) -> str | None:
     if isinstance(value, dict) and value.get("id") is not None:
         return str(value["id"])
     return None
-
-
-def _first(outputs: list[Any]) -> ImageResult:
-    result: ImageResult = outputs[0]
-    return result
 
 
 def _concurrency(config: RunnableConfig | None, n_inputs: int) -> int:

@@ -274,12 +274,6 @@ class _ImageTool(_NanoBananaTool):
         call_id = _TOOL_CALL_ID.get()
         return f"tool:{self.name}:{call_id}" if call_id else None
 
-    def _in_line(self) -> bool:
-        """A sync-mode client waits in the submission itself (one blocking POST, no polling);
-        in poll mode the tool submits, then waits on the poller, dispatching progress events.
-        """
-        return self.wait and self.client.mode == "sync"
-
     def _saved(self, result: ImageResult) -> str:
         if not self.download_dir or not result.images:
             return ""
@@ -305,14 +299,12 @@ class _ImageTool(_NanoBananaTool):
     def _call(self, fields: dict[str, Any], run_manager: Any) -> ToolOutput:
         try:
             request = self._build(fields)
-            result = self.client.submit(request, wait=self._in_line(), idempotency_key=self._key())
-            if result.status == "pending" and self.wait and request.callback_url is None:
-                assert result.task_id is not None
-                result = _first_result(
-                    self.client.iter_outcomes([result.task_id], on_progress=dispatcher(run_manager))
-                )
-            else:
-                result.raise_for_status()
+            result = self.client.submit(
+                request,
+                wait=self.wait,
+                idempotency_key=self._key(),
+                on_progress=dispatcher(run_manager),
+            )
         except NanoBananaError as exc:
             self._route(exc)
         return self._content(result, self._saved(result)), result
@@ -321,27 +313,14 @@ class _ImageTool(_NanoBananaTool):
         try:
             request = await asyncio.to_thread(self._build, fields)
             result = await self.client.asubmit(
-                request, wait=self._in_line(), idempotency_key=self._key()
+                request,
+                wait=self.wait,
+                idempotency_key=self._key(),
+                on_progress=dispatcher(run_manager),
             )
-            if result.status == "pending" and self.wait and request.callback_url is None:
-                assert result.task_id is not None
-                outcomes = self.client.aiter_outcomes(
-                    [result.task_id], on_progress=dispatcher(run_manager)
-                )
-                result = _first_result([o async for o in outcomes])
-            else:
-                result.raise_for_status()
         except NanoBananaError as exc:
             self._route(exc)
         return self._content(result, await asyncio.to_thread(self._saved, result)), result
-
-
-def _first_result(outcomes: Any) -> ImageResult:
-    for _, outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome  # type: ignore[no-any-return]
-    raise AssertionError("unreachable: a wait always ends with an outcome")
 
 
 class NanoBananaGenerateTool(_ImageTool):

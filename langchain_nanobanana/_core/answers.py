@@ -127,6 +127,7 @@ def classify_error(
     code: str | None = None
     message: str | None = None
     trace_id: str | None = None
+    named: str | None = None
     body: object = answer.snippet()
     if isinstance(data, dict):
         body = data
@@ -136,7 +137,8 @@ def classify_error(
         else:
             message = opt_str(err) or opt_str(data.get("message"))
         trace_id = opt_str(data.get("trace_id"))
-        task_id = task_id or opt_str(data.get("task_id"))
+        named = opt_str(data.get("task_id"))
+        task_id = task_id or named
     elif data is None and answer.body:
         message = f"Unexpected non-JSON answer from the API: {answer.snippet()!r}"
     cls = _BY_CODE.get(code or "") or _BY_STATUS.get(answer.status)
@@ -145,7 +147,7 @@ def classify_error(
     extra: dict[str, Any] = {}
     if cls is RateLimitError:
         extra["retry_after"] = parse_retry_after(answer.header("retry-after"))
-    return cls(
+    error = cls(
         message or f"HTTP {answer.status} error",
         status_code=answer.status,
         code=code,
@@ -154,6 +156,10 @@ def classify_error(
         body=body,
         **extra,
     )
+    if named and error.billed == "no":  # the answer names a task: one exists, so it may be paid
+        error.billed = "maybe"
+        error.retryable = False
+    return error
 
 
 def _successful_object(answer: Answer, *, task_id: str | None, billable: bool) -> dict[str, Any]:

@@ -289,3 +289,23 @@ def test_closing_the_client_ends_every_watch_with_its_task(sim: FakeNanoBananaSe
     client.close()
     assert eventually(lambda: len(got) == 1)
     assert got[0][0] == task_id and task_id in str(got[0][1])
+
+
+@pytest.mark.parametrize("status", [400, 402, 403, 429])
+def test_a_refusal_that_names_a_task_does_not_free_the_journal_key(
+    sim: FakeNanoBananaServer, tmp_path: Any, status: int
+) -> None:
+    body = {"success": False, "task_id": "named-task", "error": {"code": "x", "message": "no"}}
+    sim.inject_fault("body", path=SUBMIT, status=status, body=body)
+    client = fast_client(sim, journal=str(tmp_path / "j.sqlite"), max_retries=0)
+    with pytest.raises(Exception) as info:
+        client.generate("a cat", idempotency_key="k1")
+    assert getattr(info.value, "task_id", None) == "named-task"
+    assert getattr(info.value, "billed", None) == "maybe"
+    assert getattr(info.value, "retryable", None) is False
+    # the key was not freed: the same key does not pay again, it polls the named task
+    before = len(sim.requests_to(SUBMIT))
+    again = client.generate("a cat", idempotency_key="k1", wait=False)
+    assert again.task_id == "named-task" and again.status == "pending"
+    assert len(sim.requests_to(SUBMIT)) == before
+    client.close()

@@ -158,7 +158,7 @@ class Batch(Ledger):
             with self._lock:
                 self._deferred.append((flight, row))
                 flight.phase = "queued"
-        except (CLIError, OSError):
+        except CLIError:  # a line could not be written (stdout, the manifest): the run ends
             raise
         except Exception as exc:
             self._fail(flight, exc)

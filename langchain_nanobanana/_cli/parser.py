@@ -278,7 +278,12 @@ def _add_journal(command: Callable[..., Any]) -> None:
         dest="journal_command", metavar="ACTION", required=True, help="list, resolve or forget"
     )
     jlist = jsub.add_parser(
-        "list", allow_abbrev=False, help="list keys with their status and task id"
+        "list",
+        allow_abbrev=False,
+        help="list keys with their status and task id",
+        description="List keys with their status and task id.",
+        epilog=EXAMPLES["journal"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     jlist.add_argument(
         "--state",
@@ -287,7 +292,12 @@ def _add_journal(command: Callable[..., Any]) -> None:
     )
     jlist.add_argument("--json", action="store_true", help="one JSON line per key")
     jres = jsub.add_parser(
-        "resolve", allow_abbrev=False, help="record the task a key's submission created"
+        "resolve",
+        allow_abbrev=False,
+        help="record the task a key's submission created",
+        description="Record the task a key's submission created.",
+        epilog=EXAMPLES["journal"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     jres.add_argument("key", metavar="KEY", help="the idempotency key (a row's id)")
     jres.add_argument(
@@ -297,7 +307,12 @@ def _add_journal(command: Callable[..., Any]) -> None:
         help="the task the key's submission created (from the vendor's console or a callback)",
     )
     jfor = jsub.add_parser(
-        "forget", allow_abbrev=False, help="delete a key: the next run submits (and pays) again"
+        "forget",
+        allow_abbrev=False,
+        help="delete a key: the next run submits (and pays) again",
+        description="Delete a key: the next run submits (and pays) again.",
+        epilog=EXAMPLES["journal"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     jfor.add_argument("key", metavar="KEY", help="the idempotency key (a row's id)")
     for p in (jres, jfor):

@@ -123,7 +123,7 @@ class Ledger:
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise CLIError(f"cannot write the manifest: {reason}", EXIT_FAILED) from None
-        if self.output.json_lines:
+        if self.output.json_lines and self.output.closed is None:  # (once closed: manifest only)
             self.output.result(text)
 
     def _finish(

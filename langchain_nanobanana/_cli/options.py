@@ -188,8 +188,13 @@ def run_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
         "--async",
         dest="no_wait",
         action="store_true",
-        help="submit, record in the journal, print the task id(s) and exit 0; collect later "
-        "with `nanobanana wait`" + (" or by running the same batch again" if batch else ""),
+        help=(
+            "submit every row, record it in the journal and the manifest (pending), exit 0; "
+            "run the same batch again to wait and download"
+            if batch
+            else "submit, print the task id and exit 0 (with --key it is recorded in the "
+            "journal); collect it later with `nanobanana wait TASK_ID` or `wait --key KEY`"
+        ),
     )
     parser.add_argument(
         "--resubmit-uncertain",

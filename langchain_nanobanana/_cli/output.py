@@ -154,7 +154,7 @@ class OutputClosedError(CLIError):
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"standard output is closed ({reason}); stopping", EXIT_FAILED)
+        super().__init__(f"standard output is closed ({reason})", EXIT_FAILED)
 
 
 class Output:

@@ -83,8 +83,10 @@ def test_batch_json_into_head_1_stops_and_records(
     assert "standard output is closed" in err
     lines = manifest(out)
     assert lines[first["id"]]["status"] == "succeeded"
-    assert len(lines) < 30  # it stopped instead of paying for rows nobody reads
-    assert len(sim.requests_to(SUBMIT)) < 30
+    assert len(sim.requests_to(SUBMIT)) < 30  # it stopped instead of paying for rows nobody reads
+    # every row it did submit has its line (pending: a re-run collects it), task id included
+    assert len(lines) == len(sim.requests_to(SUBMIT))
+    assert all(line["task_id"] for line in lines.values())
 
 
 def test_batch_with_stdout_closed_ends_non_zero(sim: FakeNanoBananaServer, tmp_path: Path) -> None:

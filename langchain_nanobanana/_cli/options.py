@@ -1,8 +1,9 @@
 """The option groups and examples of the ``nanobanana`` parser (see ``_cli.parser``), importing
 nothing heavy: the models' names are read lazily through :class:`LazyChoices`.
 
-Short options follow the vendor's own command line (the ``acedatacloud`` CLI): ``-m/--model``,
-``-a/--aspect-ratio``, ``-r/--resolution``, ``-n/--count``, ``-i/--image``, ``-o/--out``.
+Short options follow the vendor's command line (package ``nano-banana-cli``, command
+``nano-banana``): ``-m/--model``, ``-a/--aspect-ratio``, ``-r/--resolution``, ``-n/--count``,
+``-i/--image``, ``-o/--out``; ``--async`` and ``wait --interval`` are its spellings too.
 Connection options (``--base-url``, ``--token-env``; a rate limit belongs here too) are added by
 :func:`connection_options` to the commands that talk to the API.
 """
@@ -14,7 +15,7 @@ import importlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .output import ENV_TOKEN
+from langchain_nanobanana._env import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 
 __all__ = [
     "EXAMPLES",
@@ -91,7 +92,7 @@ def connection_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--base-url",
         default=None if top else argparse.SUPPRESS,
         metavar="URL",
-        help="API base URL (default: $ACEDATACLOUD_API_BASE_URL, else https://api.acedata.cloud)",
+        help=f"API base URL (default: ${ENV_BASE_URL}, else {DEFAULT_BASE_URL})",
     )
     group.add_argument(
         "--token-env",

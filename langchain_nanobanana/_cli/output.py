@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 __all__ = [
-    "ENV_TOKEN",
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -35,11 +34,6 @@ __all__ = [
     "line_record",
     "worst",
 ]
-
-#: The environment variable holding the API token (the vendor's SDK, MCP server and CLI read it);
-#: the same name as ``langchain_nanobanana.client.ENV_TOKEN`` (a test checks), kept here so that
-#: ``--help`` need not import the client.
-ENV_TOKEN = "ACEDATACLOUD_API_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 #: Every row (every requested image set) succeeded.
 EXIT_OK = 0

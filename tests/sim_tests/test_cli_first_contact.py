@@ -270,13 +270,6 @@ def test_help_start_imports_no_langchain_core_pydantic_or_requests() -> None:
     assert json.loads(out.stdout) == []
 
 
-def test_the_light_token_name_is_the_clients() -> None:
-    from langchain_nanobanana._cli.output import ENV_TOKEN
-    from langchain_nanobanana.client import ENV_TOKEN as CLIENT_ENV_TOKEN
-
-    assert ENV_TOKEN == CLIENT_ENV_TOKEN
-
-
 def test_concurrency_has_a_clear_bound(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["batch", "f.jsonl", "--concurrency", "100000"]) == 2
     assert f"from 1 to {MAX_CONCURRENCY}" in capsys.readouterr().err

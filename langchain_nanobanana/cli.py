@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -118,5 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         package.setLevel(old_level)
         package.propagate = old_propagate
     if code == EXIT_INTERRUPTED and terminated.is_set():
-        return EXIT_TERMINATED
+        code = EXIT_TERMINATED
+    if argv is None and code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        _exit_now_if_blocked(code)
     return code
+
+
+def _exit_now_if_blocked(code: int) -> None:
+    """After Ctrl-C or SIGTERM everything is recorded (journal, manifest, stdout); a worker
+    thread still blocked in an HTTP request would hold the interpreter's exit until its timeout,
+    so the console command exits at once instead (streams flushed first). Only for the console
+    entry (``argv`` not given): an embedding caller keeps its process.
+    """
+    alive = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    if not alive:
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -315,3 +315,36 @@ def test_batch_defers_a_row_another_live_worker_holds(
     assert lines["k1"]["status"] == "succeeded" and lines["k1"]["task_id"] == task.task_id
     assert lines["k1"]["files"] and Path(lines["k1"]["files"][0]).is_file()
     assert len(sim.requests_to(SUBMIT)) == 6  # k1 paid once, by its owner
+
+
+def test_ctrl_c_during_a_slow_submission_exits_promptly(
+    sim: FakeNanoBananaServer, tmp_path: Path
+) -> None:
+    sim.submit_latency = 30.0  # the POST hangs far longer than the 3 s grace
+    out = tmp_path / "o"
+    proc = subprocess.Popen(
+        [
+            *ENTRY,
+            "batch",
+            str(_rows(tmp_path, 3)),
+            "-o",
+            str(out),
+            "--base-url",
+            sim.base_url,
+            "--concurrency",
+            "1",
+            *FAST,
+        ],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_child(),
+    )
+    deadline = time.monotonic() + 20
+    while not sim.requests_to(SUBMIT) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)  # not the 30 s the POST would take
+    assert proc.returncode == 130, err
+    assert manifest(out)["k0"]["status"] == "uncertain"  # recorded before the exit

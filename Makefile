@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test test-lowest dist-check lint typecheck unit bench clean
+.PHONY: demo test test-lowest dist-check lint typecheck unit bench notebooks clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.demo-installed: $(BIN)/activate pyproject.toml
 $(VENV)/.test-installed: $(BIN)/activate pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,demo]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.test-installed
+	$(PY) -m pip install --quiet -e '.[docs]'
 	touch $@
 
 $(VENV)/.bench-installed: $(VENV)/.test-installed
@@ -98,6 +102,12 @@ bad += [f"{n} {version(n)} installed, pinned {v}" for n, v in pins.items() if ve
 sys.exit("\n".join(bad)) if bad else print("floors:", ", ".join(f"{n}=={v}" for n, v in pins.items()))
 endef
 
+## Execute every notebook (notebooks/, docs/integrations/) against the simulator and store it with
+## its outputs: images as thumbnails, the simulator's port and temporary paths pinned, each
+## notebook under 1 MB. Commit the result.
+notebooks: $(VENV)/.docs-installed
+	$(PY) scripts/execute_notebooks.py
+
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -109,6 +119,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/concurrency.py
 	$(PY) benchmarks/journal_bench.py
+	$(PY) benchmarks/fleet_bench.py
 	$(PY) benchmarks/cli_bench.py
 	$(PY) benchmarks/cli_start.py
 

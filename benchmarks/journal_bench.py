@@ -10,6 +10,11 @@ one downloaded file) — and prints the mean and percentiles in ms; then the cos
 10 MiB image as a data URI, and the file size per 1000 entries (after the WAL is checkpointed
 into the main file by ``close``). Target (issue): at most 1 ms of journal overhead per submission
 with WAL and ``synchronous=NORMAL``.
+
+Then the same three writes on the PostgreSQL journal (``--postgres URL``, default
+``$NANOBANANA_TEST_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/test``; in a schema
+of its own, dropped after; skipped with a line when the server is unreachable). Target (issue
+14): at most 5 ms per submission on loopback.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from langchain_nanobanana.journal import Journal, request_identity
+from langchain_nanobanana.journal import Journal, KeyStore, PostgresJournal, request_identity
 
 SCOPE = "https://api.acedata.cloud"
 
@@ -56,6 +61,59 @@ def _ms(seconds: list[float]) -> str:
 
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def _writes(
+    journal: KeyStore, keys: int, identity: str
+) -> tuple[list[float], dict[str, list[float]]]:
+    per_key: list[float] = []
+    steps: dict[str, list[float]] = {"begin": [], "submitted": [], "succeeded": []}
+    for i in range(keys):
+        key = f"sku-{i:06d}"
+        result = _result(i)
+        t0 = time.perf_counter()
+        journal.begin(SCOPE, key, identity)
+        t1 = time.perf_counter()
+        journal.submitted(SCOPE, key, str(result["task_id"]), str(result["trace_id"]))
+        t2 = time.perf_counter()
+        journal.succeeded(SCOPE, key, result, files=[f"out/{key}_0.png"])
+        t3 = time.perf_counter()
+        per_key.append(t3 - t0)
+        steps["begin"].append(t1 - t0)
+        steps["submitted"].append(t2 - t1)
+        steps["succeeded"].append(t3 - t2)
+    return per_key, steps
+
+
+def run_postgres(keys: int, url: str) -> None:
+    """The three writes of a submission on the PostgreSQL journal, in a schema of its own."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except Exception as exc:
+        print(f"journal (PostgreSQL): skipped, {url} unreachable ({exc})")
+        return
+    schema = f"nb_bench_{os.getpid()}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    try:
+        body = {"action": "generate", "prompt": "a watercolor fox in the snow, soft light"}
+        with PostgresJournal(f"{url}{sep}options=-csearch_path%3D{schema}") as journal:
+            per_key, steps = _writes(journal, keys, request_identity(body))
+            rerun = []
+            for i in range(keys):
+                t0 = time.perf_counter()
+                journal.begin(SCOPE, f"sku-{i:06d}", request_identity(body))
+                rerun.append(time.perf_counter() - t0)
+        print(f"journal (PostgreSQL, loopback): {keys} keys")
+        print(f"  begin+submitted+succeeded per key: {_ms(per_key)}  (target <= 5 ms)")
+        for name, values in steps.items():
+            print(f"    {name:<10} {_ms(values)}")
+        print(f"  re-run of a finished key (begin -> done, no request): {_ms(rerun)}")
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
 
 
 def run(keys: int, directory: str) -> None:
@@ -123,12 +181,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--keys", type=int, default=1000)
     parser.add_argument("--dir", default=None, help="directory for the file (default: a temp dir)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "NANOBANANA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+        help="PostgreSQL URL for the second part ('' skips it)",
+    )
     args = parser.parse_args()
     if args.dir:
         run(args.keys, args.dir)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             run(args.keys, tmp)
+    if args.postgres:
+        run_postgres(args.keys, args.postgres)
 
 
 if __name__ == "__main__":

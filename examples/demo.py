@@ -3,9 +3,11 @@
 What it shows:
 
 (a) An LCEL chain: a ``PromptTemplate`` built from the vendor's own example prompt (the elderly
-    Japanese ceramicist portrait, seed 000; its two variables default to the seed's words, so the
-    final prompt is the vendor's text verbatim) piped into ``NanoBananaImageGenerator`` with
-    ``aspect_ratio="2:3"``. Each poll round prints the ``nano_banana_progress`` custom event.
+    Japanese ceramicist portrait of the Nano Banana Images API Integration Guide,
+    https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e; its two variables
+    default to the guide's words, so the final prompt is the vendor's text verbatim) piped into
+    ``NanoBananaImageGenerator`` with ``aspect_ratio="2:3"``. Each poll round prints the
+    ``nano_banana_progress`` custom event.
 (b) An agent from ``langchain.agents.create_agent`` with the Nano Banana toolkit. Its chat model
     is a scripted tool-calling fake that calls ``nano_banana_generate`` ("a white siamese cat"),
     then ``nano_banana_edit`` on the image it got back ("give the cat a small red bow tie"), then
@@ -50,7 +52,7 @@ from langchain_nanobanana.testing import FakeNanoBananaServer
 from langchain_nanobanana.testing.chat import ScriptedChatModel, last_image_urls, tool_call
 
 CHAT_MODEL_ENV = "NANOBANANA_DEMO_CHAT_MODEL"
-#: The seed-000 example prompt with two of its phrases as variables.
+#: The Integration Guide's example prompt with two of its phrases as variables.
 PORTRAIT_TEMPLATE = (
     "A photorealistic close-up portrait of {subject} with deep, sun-etched wrinkles and a warm, "
     "knowing smile. He is carefully inspecting a freshly glazed tea bowl. The setting is his "
@@ -59,7 +61,7 @@ PORTRAIT_TEMPLATE = (
     "resulting in a soft, blurred background (bokeh). The overall mood is serene and masterful. "
     "Vertical portrait orientation."
 )
-#: The seed's own words: with these the template renders the vendor's prompt verbatim.
+#: The guide's own words: with these the template renders the vendor's prompt verbatim.
 PORTRAIT_DEFAULTS = {
     "subject": "an elderly Japanese ceramicist",
     "lighting": "soft, golden hour light",
@@ -140,7 +142,7 @@ def run_chain(client: NanoBananaClient) -> ImageResult:
     print(
         f"\n(a) LCEL chain: PromptTemplate | NanoBananaImageGenerator(aspect_ratio={CHAIN_RATIO!r})"
     )
-    print(f"    prompt (seed 000): {prompt.format()}")
+    print(f"    prompt (the vendor's example): {prompt.format()}")
     with progress_bar() as bar:
         result = chain.invoke({}, config={"callbacks": [bar]})
     print(f"    -> {result.status}: {', '.join(result.urls)}")
@@ -228,7 +230,7 @@ def run(client: NanoBananaClient, out: Path) -> list[Row]:
     rows = save("chain", chain_result, CHAIN_RATIO, out, client)
     sizes = {url: row.size for url, row in zip(chain_result.urls, rows, strict=True)}
     for result, args in run_agent(client):
-        if "image_urls" in args:  # an edit: its first input image decides the shape (seed 001)
+        if "image_urls" in args:  # an edit: its first input image decides the shape (API reference)
             source = sizes.get(args["image_urls"][0])
             step, asked = "agent edit", nearest_ratio(source) if source else None
         else:

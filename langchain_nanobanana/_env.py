@@ -1,10 +1,11 @@
 """Where the package finds its settings: the environment variables and the default host.
 
 A leaf module (no imports), so that the command line can name them before it imports anything
-that does I/O. The variable names are the vendor's own: its MCP server and CLI read
-``ACEDATACLOUD_API_TOKEN`` and ``ACEDATACLOUD_API_BASE_URL`` (packages ``mcp-nanobanana`` and
-``acedatacloud``); the host is the one of the vendor's integration guide
-("Nano Banana Images API", https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d).
+that does I/O. The variable names are the vendor's own: its MCP server and CLI (packages
+``mcp-nanobanana-pro`` and ``nano-banana-pro-cli``) read ``ACEDATACLOUD_API_TOKEN`` and
+``ACEDATACLOUD_API_BASE_URL``; its Python SDK (``acedatacloud``) reads the token's name only, and
+its default host differs. The host is the one of the vendor's Nano Banana Images API Integration
+Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e.
 """
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_BASE_URL", "ENV_TOKEN"]

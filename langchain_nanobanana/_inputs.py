@@ -1,7 +1,8 @@
 """Image inputs -> validated ``image_urls`` items, without I/O beyond reading a local file.
 
 Each ``image_urls`` item is "a accessible http or https url or a base64 encoded image string like
-data:image/png;base64,iVBORw0KG... The image size should not exceed 10MB for each" (seed 001);
+data:image/png;base64,iVBORw0KG... The image size should not exceed 10MB for each" (the Nano
+Banana Images API reference, https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d);
 "10MB" is read as 10 x 2**20 bytes. Local files and raw bytes become data URIs here, before any
 request; the declared type of a data URI must match its bytes (magic bytes).
 """
@@ -36,7 +37,8 @@ __all__ = [
 ]
 
 MAX_IMAGE_BYTES: int = 10 * 2**20
-"""Largest image the API accepts, in bytes (seed 001: "should not exceed 10MB for each")."""
+"""Largest image the API accepts, in bytes ("should not exceed 10MB for each": the Nano Banana
+Images API reference, https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d)."""
 ImageInput: TypeAlias = str | os.PathLike[str] | bytes
 """An http(s) URL or data URI (``str``), a local file (``str`` or ``PathLike``), or raw bytes."""
 
@@ -161,7 +163,9 @@ def validate_image_url(value: str, *, field: str = "image_urls") -> str:
     Args:
         value: ``http(s)://host/...``, or ``data:image/<subtype>;base64,<payload>`` with strict
             standard base64 (no whitespace, exact padding) decoding to at most ``MAX_IMAGE_BYTES``
-            (10 x 2**20) bytes of a recognised image (magic bytes). Forms and limit: seed 001. The
+            (10 x 2**20) bytes of a recognised image (magic bytes). Forms and limit: the Nano Banana
+            Images API reference,
+            https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d. The
             decoded size is computed from the string length first: a huge string fails at once.
         field: Name used in error messages (``image_urls`` or ``image_urls[2]``).
 
@@ -253,7 +257,7 @@ def to_image_url(
     allow_local_paths: bool = True,
     field: str = "image_urls",
 ) -> str:
-    """Turn one image input into an ``image_urls`` item (seed 001 forms).
+    """Turn one image input into an ``image_urls`` item (the forms of the Images API reference).
 
     Args:
         image: An http(s) URL or data URI ``str`` (see :func:`validate_image_url`); raw ``bytes``

@@ -177,7 +177,7 @@ def normalize_base_url(base_url: str) -> str:
     Lower-cases scheme and host, encodes an IDN host with IDNA, drops a default port, resolves
     ``.``/``..`` segments (RFC 3986 5.2.4), re-encodes the path (``%7E`` -> ``~``; whitespace
     is refused), drops an empty query (``…?``) and the trailing slash. A path prefix such as
-    ``/v1`` (seed 003's mirror) is kept.
+    ``/v1`` (the XHuoAPI mirror's ``https://api.xhuoapi.ai/v1``) is kept.
 
     Raises:
         ValueError: Not an absolute http(s) URL with a host; userinfo (``user:pass@``: it would

@@ -1,12 +1,16 @@
 """``NanoBananaClient``: thin sync and async drivers over the core (``_core``), the transport
 (``_transport``) and the client's one poller (``_poller``).
 
-Endpoints: ``POST /nano-banana/images`` (billable submission, seeds 000/001) and
-``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``, vendor Tasks API guide linked
-from seed 004). Every decision (request validation, answer classification, retry policy, poll
-schedule) lives in those modules; the sync and async methods here differ only in how they wait:
-async methods run each HTTP exchange in the default thread pool and wait on the poller with
-``asyncio`` futures, never blocking the event loop.
+Endpoints: ``POST /nano-banana/images`` (billable submission; the Nano Banana Images API reference,
+https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d, and Integration
+Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e) and
+``POST /nano-banana/tasks`` (``retrieve``: the Nano Banana Tasks API Integration Guide,
+https://platform.acedata.cloud/documents/e01ef840-3158-4eec-a6e7-337dada8d155; ``retrieve_batch``:
+the vendor's MCP server ``mcp-nanobanana-pro`` and CLI ``nano-banana-pro-cli``). Every decision
+(request validation, answer classification, retry policy, poll schedule) lives in those modules;
+the sync and async methods here differ only in how they wait: async methods run each HTTP exchange
+in the default thread pool and wait on the poller with ``asyncio`` futures, never blocking the event
+loop.
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ from langchain_nanobanana.errors import (
     NanoBananaError,
     ResponseTooLargeError,
     SubmissionUncertainError,
-    TaskFailedError,
     add_note,
     attach_task_ids,
     on_read,
 )
-from langchain_nanobanana.journal import Journal, JournalError, request_identity
+from langchain_nanobanana.journal import Decision, KeyStore, open_journal, request_identity
+from langchain_nanobanana.journal.protocol import record_outcome, submit_once
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.results import ImageResult, TaskRecord
 
@@ -54,7 +58,8 @@ logger = logging.getLogger(__name__)
 
 #: Bytes read at most from a submission answer (a sync answer is a few KiB).
 SUBMIT_ANSWER_CAP = 8 * 2**20
-#: Images an edit record may echo as data URIs (Gemini 3 Pro Image takes up to 14 references).
+#: Images an edit record may echo as data URIs: a size budget for record answers chosen by this
+#: package (the vendor's documents give no limit on the number of ``image_urls``).
 MAX_ECHOED_IMAGES = 14
 #: Bytes read at most for one task record: every echoed image as base64, plus 1 MiB.
 RECORD_CAP = MAX_ECHOED_IMAGES * MAX_IMAGE_BYTES * 4 // 3 + 2**20
@@ -87,7 +92,8 @@ class NanoBananaClient:
 
     Setup:
         ``export ACEDATACLOUD_API_TOKEN=...`` (and optionally ``ACEDATACLOUD_API_BASE_URL``, e.g.
-        the mirror ``https://api.xhuoapi.ai/v1``; seed 003).
+        the mirror ``https://api.xhuoapi.ai/v1`` of the XHuoAPI integration guide,
+        https://docs.xhuoapi.ai).
 
     Instantiate:
         .. code-block:: python
@@ -126,12 +132,16 @@ class NanoBananaClient:
         session: A ``requests.Session`` to use (the client mounts its adapters on it; you close
             it). Default: a new pooled session, closed by :meth:`close`.
         pool_maxsize: Connections kept per host (default 10); grows with ``batch`` concurrency.
-        journal: A write-ahead journal (a SQLite path, or a :class:`~langchain_nanobanana.journal.
-            Journal`) that makes ``idempotency_key=`` submissions resumable: the same key never
-            pays twice (see ``langchain_nanobanana.journal``). Default: none.
+        journal: A write-ahead journal that makes ``idempotency_key=`` submissions resumable:
+            the same key never pays twice (see ``langchain_nanobanana.journal``). A SQLite file
+            path, a ``postgresql://`` URL (extra ``postgres``), or a journal object
+            (``Journal``, ``PostgresJournal``). Default: none. Opened (and checked) here.
 
     Raises:
         ValueError: A bad ``base_url`` or ``mode``; a negative, NaN or infinite number.
+        JournalError: The journal cannot be opened (not a journal, another schema version, an
+            unreachable or unauthorised database); ``JournalHostMismatchError`` (a
+            ``ConfigurationError``) when it holds keys for another API host. Before any request.
 
     Thread- and task-safe: one session, one poller thread shared by every waiter.
 
@@ -152,7 +162,7 @@ class NanoBananaClient:
         max_wait: float = 600.0,
         session: requests.Session | None = None,
         pool_maxsize: int = 10,
-        journal: str | os.PathLike[str] | Journal | None = None,
+        journal: str | os.PathLike[str] | KeyStore | None = None,
         api_key: str | SecretStr | None = None,
     ) -> None:
         if api_key is not None:
@@ -190,11 +200,19 @@ class NanoBananaClient:
         self._poller = Poller(
             self._read_round, interval=poll_interval, max_interval=max_poll_interval
         )
-        self._owns_journal = journal is not None and not isinstance(journal, Journal)
-        self.journal: Journal | None = (
-            journal if isinstance(journal, Journal) or journal is None else Journal(journal)
-        )
-        self._keys: dict[str, str] = {}  # task_id -> idempotency key, until its outcome is recorded
+        self._owns_journal = journal is not None and not isinstance(journal, KeyStore)
+        self.journal: KeyStore | None = None
+        if journal is not None:
+            opened = journal if isinstance(journal, KeyStore) else open_journal(journal)
+            try:
+                opened.bind(self.base_url)  # a journal of another host: refused before any request
+            except BaseException:
+                if self._owns_journal:
+                    opened.close()
+                self._poller.close()
+                self._transport.close()
+                raise
+            self.journal = opened
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -301,49 +319,28 @@ class NanoBananaClient:
     def _start(
         self, request: ImageRequest, wait: bool, key: str | None, **options: bool
     ) -> ImageResult:
-        """The I/O step of one submission, journaled when ``key`` is given: the journal's
-        decision (a recorded result, a recorded task to poll, or submit), then the POST, with
-        the write-ahead protocol of ``langchain_nanobanana.journal`` around it.
+        """The I/O step of one submission; with ``key`` the journal's protocol
+        (:func:`~langchain_nanobanana.journal.protocol.submit_once`) runs around it: a recorded
+        result, a recorded task to poll, or the POST with the key settled from its outcome.
         """
         if key is None:
             return self._send(request, wait)
         journal = self._require_journal(key)
         identity = request_identity(request.to_payload())
-        decision = journal.begin(self.base_url, key, identity, **options)
-        if decision.kind != "submit" and not (decision.result or decision.task_id):
-            raise JournalError(  # a broken entry: never pay again on its strength
-                f"Journal entry for key {key!r} says {decision.kind!r} but records no "
-                "result or task_id; settle it with `nanobanana journal resolve/forget`",
-                path=str(getattr(journal, "path", "")) or None,
-            )
-        if decision.kind == "done" and decision.result is not None:
+        outcome = submit_once(
+            journal, self.base_url, key, identity, lambda: self._send(request, wait), **options
+        )
+        if not isinstance(outcome, Decision):
+            return outcome
+        if outcome.kind == "done" and outcome.result is not None:
             logger.info("Idempotency key %r: recorded result reused, nothing sent", key)
-            return ImageResult.model_validate(decision.result)
-        if decision.kind == "poll" and decision.task_id:
-            logger.info("Idempotency key %r: polling recorded task_id=%s", key, decision.task_id)
-            self._keys[decision.task_id] = key
-            return ImageResult(
-                status="pending", task_id=decision.task_id, trace_id=decision.entry.trace_id
-            )
-        try:
-            result = self._send(request, wait)
-        except NanoBananaError as exc:  # the error's facts decide what the key becomes
-            if exc.billed == "no":
-                journal.release(self.base_url, key)  # no task can exist: the next call submits
-            elif exc.task_id:
-                journal.submitted(self.base_url, key, exc.task_id, exc.trace_id)
-            else:
-                journal.interrupted(self.base_url, key)  # maybe billed: uncertain
-            raise
-        except BaseException:
-            journal.interrupted(self.base_url, key)
-            raise
-        if result.task_id:
-            self._keys[result.task_id] = key
-        self._record(result.task_id, result)
-        return result
+            return ImageResult.model_validate(outcome.result)
+        logger.info("Idempotency key %r: polling recorded task_id=%s", key, outcome.task_id)
+        return ImageResult(
+            status="pending", task_id=outcome.task_id, trace_id=outcome.entry.trace_id
+        )
 
-    def _require_journal(self, key: str) -> Journal:
+    def _require_journal(self, key: str) -> KeyStore:
         if self.journal is None:
             raise ConfigurationError(
                 f"idempotency_key={key!r} needs a journal: NanoBananaClient(journal='runs.sqlite')"
@@ -351,32 +348,11 @@ class NanoBananaClient:
         return self.journal
 
     def _record(self, task_id: str | None, outcome: Outcome) -> None:
-        """Record a keyed task's outcome in the journal (no-op for tasks without a key)."""
-        key = self._keys.get(task_id or "")
-        if key is None or self.journal is None or task_id is None:
-            return
-        if isinstance(outcome, ImageResult) and outcome.status == "pending":
-            self.journal.submitted(self.base_url, key, task_id, outcome.trace_id)
-            return
-        if isinstance(outcome, ImageResult) and outcome.status == "succeeded":
-            self.journal.succeeded(
-                self.base_url, key, outcome.model_dump(mode="json", exclude={"raw"})
-            )
-        elif isinstance(outcome, TaskFailedError) or (
-            isinstance(outcome, ImageResult) and outcome.status == "failed"
-        ):
-            error = outcome if isinstance(outcome, TaskFailedError) else outcome.error
-            self.journal.failed(
-                self.base_url,
-                key,
-                code=getattr(error, "code", None),
-                message=getattr(error, "message", None),
-                task_id=task_id,
-                trace_id=getattr(outcome, "trace_id", None),
-            )
-        else:
-            return  # a timeout or a read error: the key stays submitted, the next call polls
-        self._keys.pop(task_id, None)
+        """Record a keyed task's outcome (the journal finds the key by its task_id: the client
+        keeps no map that could grow; tasks without a key record nothing).
+        """
+        if self.journal is not None and task_id:
+            record_outcome(self.journal, self.base_url, task_id, outcome)
 
     def _post_read(
         self, payload: dict[str, Any], *, task_id: str | None, cap: int
@@ -522,7 +498,8 @@ class NanoBananaClient:
             prompt: Non-blank text.
             images: One or more of: http(s) URL, ``data:image/...;base64`` URI, a local path
                 (``pathlib.Path`` or ``str``) or raw ``bytes``; paths and bytes become data URIs
-                (MIME type sniffed from magic bytes). Each at most 10 MiB (seed 001).
+                (MIME type sniffed from magic bytes). Each at most 10 MiB ("10MB", Nano Banana
+                Images API reference, https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d).
             model, aspect_ratio, resolution, count, callback_url, wait: As in :meth:`generate`
                 (aspect ratio and resolution apply to edits too; older models keep the first
                 image's shape).

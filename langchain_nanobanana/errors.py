@@ -44,9 +44,11 @@ An instance may override a fact when the same class means something else on the 
 the API: an error from a task *read* (the task exists, the read may be repeated) is marked with
 :func:`on_read`. :data:`SAFE_TO_RETRY` is derived from the facts.
 
-Sources: the status/code table of seed 000 ("错误处理"); ``token_expired``, ``no_token``,
-``used_up``, 402, ``disabled`` and a code-less 403 (moderation) from the vendor SDK's error map
-(https://pypi.org/project/acedatacloud/). Which error an answer becomes is decided in
+Sources: the status/code table ("错误处理", error handling) of the Nano Banana Images API
+Integration Guide (https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e);
+``token_expired``, ``no_token``, ``used_up``, 402, ``disabled`` and a code-less 403 (moderation)
+from the error map of the vendor's Python SDK, package ``acedatacloud``
+(https://github.com/AceDataCloud/SDK/tree/main/python). Which error an answer becomes is decided in
 ``langchain_nanobanana._core.answers``.
 
 Every error keeps the ids it knows: ``task_id`` (the task concerned), ``trace_id`` (for support)
@@ -198,7 +200,11 @@ class NanoBananaAPIError(NanoBananaError):
 
 
 class BadRequestError(NanoBananaAPIError):
-    """HTTP 400: bad parameters (``token_mismatched``) or ``api_not_implemented`` (seed 000)."""
+    """HTTP 400: bad parameters (``token_mismatched``) or ``api_not_implemented``.
+
+    Source: the error table of the Nano Banana Images API Integration Guide,
+    https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e.
+    """
 
     billed: Billed = "no"
     retryable = False
@@ -439,7 +445,9 @@ class ConfigurationError(NanoBananaError, ValueError):
 
 class InvalidImageError(InvalidRequestError):
     """An image input that cannot be sent: not http(s) nor an image data URI, not an image, over
-    10 MiB (10 x 2**20 bytes, seed 001), or a local path outside ``allowed_image_dir``. Raised
+    10 MiB (10 x 2**20 bytes; "10MB" in the Nano Banana Images API reference,
+    https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d),
+    or a local path outside ``allowed_image_dir``. Raised
     before any HTTP request; also a ``ValueError`` so pydantic validators surface it.
     """
 

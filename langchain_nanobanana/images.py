@@ -194,7 +194,8 @@ def download_image(
 
     Memory stays flat in the image size: the body goes chunk by chunk to a hidden temporary file in
     ``directory``, which is renamed atomically at the end and deleted on any failure. No host is
-    whitelisted (results come from several CDN hosts, SPEC Part 1); only the scheme is checked.
+    whitelisted (results come from several CDN hosts: the vendor's documents show
+    ``platform.cdn.acedata.cloud`` and ``cdn.acedata.cloud``); only the scheme is checked.
 
     Args:
         transport: The client's transport (its session and pools; the token is never sent).

@@ -1,10 +1,15 @@
 """The documented parameter tables and :class:`ImageRequest`, the validated request body.
 
-Every rule here comes from the vendor documents in ``shared/seeds`` (file named per rule) or, where
-marked *[vendor SDK]*, from the vendor's published Python SDK / MCP server, as digested in
-``SPEC.md`` Part 1. Validation happens when an :class:`ImageRequest` is built, so a bad value fails
-before any HTTP request is sent, with a message that names the field, the bad value and what is
-allowed.
+Every rule here comes from the vendor's documents -- the Nano Banana Images API reference
+(https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d) and the Nano Banana
+Images API Integration Guide
+(https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e) -- or, where marked
+*[vendor SDK]* / *[vendor MCP/CLI]*, from the vendor's packages: the Python SDK ``acedatacloud``
+(https://github.com/AceDataCloud/SDK/tree/main/python), the MCP server ``mcp-nanobanana-pro``
+(https://github.com/AceDataCloud/MCPs/tree/main/nanobanana) and the CLI ``nano-banana-pro-cli``
+(https://github.com/AceDataCloud/NanoBananaCli). Validation happens when an :class:`ImageRequest` is
+built, so a bad value fails before any HTTP request is sent, with a message that names the field,
+the bad value and what is allowed.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class ModelInfo:
         description: What it is for.
         gemini_model: The underlying Gemini image model.
         high_resolution: Whether ``resolution`` ``2K`` / ``4K`` is accepted (``1K`` always is).
-        source: Where the row comes from (seed file or ``vendor SDK``).
+        source: Where the row comes from (a vendor document's title or a vendor package).
 
     """
 
@@ -64,21 +69,30 @@ def _rows(*rows: ModelInfo) -> dict[str, ModelInfo]:
     return {row.name: row for row in rows}
 
 
-#: Every model the API accepts: name -> :class:`ModelInfo`. The first three are documented in
-#: seeds 000/001; the rest come from the vendor SDK. 2K/4K: seed 001 says ``nano-banana-pro``
-#: only, the vendor SDK adds ``nano-banana-2`` and ``nano-banana-2.1``; we follow the SDK.
+#: Every model the API accepts: name -> :class:`ModelInfo`. The first three are documented in the
+#: Images API reference and Integration Guide; the rest are named by the vendor's packages (SDK,
+#: MCP server). 2K/4K: the Images API reference says ``nano-banana-pro`` only; the vendor's MCP
+#: server, CLI and LangChain package add ``nano-banana-2`` and ``nano-banana-2.1`` (the SDK has no
+#: such rule); we follow them. For the ``:official`` variants no vendor source says which take
+#: 2K/4K: this table assumes they match their base model.
 MODELS: dict[str, ModelInfo] = _rows(
     ModelInfo(
-        "nano-banana", "Default: fast and low cost", "gemini-2.5-flash-image", False, "seed 000/001"
+        "nano-banana",
+        "Default: fast and low cost",
+        "gemini-2.5-flash-image",
+        False,
+        "Images API reference",
     ),
     ModelInfo(
         "nano-banana-2",
         "Pro-level quality at Flash speed",
         "gemini-3.1-flash-image",
         True,
-        "seed 000/001; 2K/4K: vendor SDK",
+        "Images API reference; 2K/4K: vendor MCP server, CLI, LangChain package",
     ),
-    ModelInfo("nano-banana-pro", "Highest quality", "gemini-3-pro-image", True, "seed 000/001"),
+    ModelInfo(
+        "nano-banana-pro", "Highest quality", "gemini-3-pro-image", True, "Images API reference"
+    ),
     ModelInfo(
         "nano-banana-2-lite",
         "Lighter, cheaper nano-banana-2",
@@ -87,7 +101,11 @@ MODELS: dict[str, ModelInfo] = _rows(
         "vendor SDK",
     ),
     ModelInfo(
-        "nano-banana-2.1", "nano-banana-2 revision", "gemini-3.1-flash-image", True, "vendor SDK"
+        "nano-banana-2.1",
+        "nano-banana-2 revision",
+        "gemini-3.1-flash-image",
+        True,
+        "vendor SDK; 2K/4K: vendor MCP server, CLI, LangChain package",
     ),
     ModelInfo(
         "nano-banana:official",
@@ -108,14 +126,14 @@ MODELS: dict[str, ModelInfo] = _rows(
         "nano-banana-2 on the official channel",
         "gemini-3.1-flash-image",
         True,
-        "vendor SDK",
+        "vendor SDK; 2K/4K: no vendor source (assumed from the base model)",
     ),
     ModelInfo(
         "nano-banana-pro:official",
         "nano-banana-pro on the official channel",
         "gemini-3-pro-image",
         True,
-        "vendor SDK",
+        "vendor SDK; 2K/4K: no vendor source (assumed from the base model)",
     ),
 )
 
@@ -123,16 +141,17 @@ Action = Literal["generate", "edit"]
 AspectRatio = Literal["1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4"]
 Resolution = Literal["1K", "2K", "4K"]
 
-#: ``action`` values (seed 001).
+#: ``action`` values (Images API reference).
 ACTIONS: tuple[str, ...] = ("generate", "edit")
-#: ``aspect_ratio`` values (seed 001). Default ``1:1``.
+#: ``aspect_ratio`` values (Images API reference). Default ``1:1``.
 ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:2", "2:3", "16:9", "9:16", "4:3", "3:4")
-#: ``resolution`` values (seed 001). Default ``1K``.
+#: ``resolution`` values (Images API reference). Default ``1K``.
 RESOLUTIONS: tuple[str, ...] = ("1K", "2K", "4K")
 DEFAULT_MODEL = "nano-banana"
 DEFAULT_ASPECT_RATIO = "1:1"
 DEFAULT_RESOLUTION = "1K"
-#: ``count`` is 1..4 *[vendor SDK]*; the seeds' examples send 1.
+#: ``count`` is 1..4 *[vendor MCP/CLI]* (the MCP server, CLI and LangChain package bound it; the
+#: SDK does not); the Integration Guide's examples send 1.
 MAX_COUNT = 4
 
 
@@ -147,20 +166,21 @@ def _allowed(values: tuple[str, ...] | list[str]) -> str:
 class ImageRequest(BaseModel):
     """The body of ``POST /nano-banana/images``, validated before anything is sent.
 
-    Fields (seed 001 unless noted):
+    Fields (the Images API reference,
+    https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d, unless noted):
         action: ``"generate"`` or ``"edit"`` (required).
         prompt: Non-blank text (required).
         model: One of :data:`MODELS`; ``None`` sends nothing and the API uses ``nano-banana``.
         image_urls: ``edit`` only, at least one; each an http(s) URL or a
             ``data:image/...;base64,...`` URI of at most 10 MiB decoded (10 x 2**20 bytes).
-        aspect_ratio: One of :data:`ASPECT_RATIOS` (API default ``1:1``). Seed 001 documents it
+        aspect_ratio: One of :data:`ASPECT_RATIOS` (API default ``1:1``). The reference documents it
             for ``generate``; the vendor's MCP server and CLI send it on ``edit`` too (older
             models ignore it there and keep the first image's shape), so both actions accept it.
         resolution: One of :data:`RESOLUTIONS` (API default ``1K``), both actions (the vendor
             MCP server documents 4K edits with ``nano-banana-2.1``); ``2K``/``4K`` only with a
             model whose :attr:`ModelInfo.high_resolution` is true.
-        count: Number of images, 1..4 *[vendor SDK]*.
-        callback_url: Absolute http(s) URL the API POSTs the result to (seed 000).
+        count: Number of images, 1..4 *[vendor MCP/CLI]*.
+        callback_url: Absolute http(s) URL the API POSTs the result to (Integration Guide).
 
     Raises:
         pydantic.ValidationError: on any rule above; each message names the field, the bad value

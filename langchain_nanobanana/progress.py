@@ -31,14 +31,21 @@ the ones that changed in that round.
         results = NanoBananaImageGenerator().batch(prompts, config={"callbacks": [bar]})
 
 Importing this module does not import ``tqdm``; a ``ProgressBar`` imports it when built.
+
+Used as a context manager, a ``tqdm`` bar shares the terminal with your own output: while the
+``with`` block runs, ``print`` to ``sys.stdout`` and log records of console handlers are written
+above the bar (the bar is cleared, the line written, the bar redrawn), never glued to it. The rate
+tqdm shows is tasks finished per second of real time since the first run started waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
@@ -100,10 +107,17 @@ class ProgressBar(BaseCallbackHandler):
 
     With ``tqdm`` (``pip install 'langchain-nanobanana[progress]'``): a ``tqdm.auto`` bar — a
     text bar in a terminal, a widget in Jupyter — created at the first event, ``n`` = tasks done,
-    ``total`` = tasks seen, postfix ``failed=<count>, waited=<seconds>s``. Without it: one line
-    per change to ``file``, e.g. ``nano-banana: 12/64 done (1 failed), 52 pending, 8.0 s``; while
-    nothing changes at most one line per 30 s of reported wait; never more than one line per event
-    (one event per poll round of a run).
+    ``total`` = tasks seen, postfix ``failed=<count>, waited=<seconds>s``, rate in tasks per
+    second of real time (averaged from the moment the first run started waiting, not from the
+    first event). Without it: one line per change to ``file``, e.g. ``nano-banana: 12/64 done
+    (1 failed), 52 pending, 8.0 s``, each written whole in one call; while nothing changes at
+    most one line per 30 s of reported wait; never more than one line per event (one event per
+    poll round of a run).
+
+    Your own output: inside ``with ProgressBar() as bar:`` a terminal ``tqdm`` bar takes over
+    ``sys.stdout`` and the console handlers of the root logger (``redirect=True``), so ``print``
+    and ``logging`` lines appear above the bar instead of glued to it; outside a ``with`` block
+    call :meth:`write`. A notebook's widget bar needs none of this and is left alone.
 
     Works for sync and async runs: LangChain calls a sync handler's ``on_custom_event`` for async
     runs too; ``run_inline = True`` has it draw on the event loop's thread (a cheap write) so the
@@ -117,6 +131,9 @@ class ProgressBar(BaseCallbackHandler):
             lines; ``True``: ``tqdm`` or ``ImportError``; ``False``: plain lines.
         leave: Keep the finished ``tqdm`` bar on screen after :meth:`close` (default ``True``);
             plain lines always stay.
+        redirect: While used as a context manager with a terminal ``tqdm`` bar, route
+            ``sys.stdout`` and the root logger's console handlers around the bar (default
+            ``True``); ``False`` leaves them alone.
 
     Raises:
         ImportError: ``use_tqdm=True`` and ``tqdm`` is not installed (names the ``progress``
@@ -143,10 +160,14 @@ class ProgressBar(BaseCallbackHandler):
         desc: str = "nano-banana",
         use_tqdm: bool | None = None,
         leave: bool = True,
+        redirect: bool = True,
     ) -> None:
         self.file = file
         self.desc = desc
         self.leave = leave
+        self.redirect = redirect
+        self._redirects: contextlib.ExitStack | None = None
+        self._start_t: float | None = None  # tqdm clock time at which the first run began
         self._tqdm_cls = _load_tqdm(use_tqdm)
         self._bar: Any = None
         self._lock = threading.Lock()
@@ -231,16 +252,26 @@ class ProgressBar(BaseCallbackHandler):
         total, done, failed = self._counts()
         bar = self._bar
         if bar is None:
+            file = self.file if self.file is not None else sys.stderr
+            if isinstance(file, _AroundBar):  # sys.stdout inside the block: draw on the real one
+                file = file.target
             bar = self._bar = self._tqdm_cls(
                 total=total,
                 desc=self.desc,
                 unit="task",
-                file=self.file if self.file is not None else sys.stderr,
+                file=file,
                 leave=self.leave,
+                smoothing=0,  # the rate is the average since start_t, not of the last update
             )
+            # The first event comes after ``elapsed`` seconds of waiting: the clock starts then,
+            # so the rate is tasks per second of real time, not per second since this event.
+            self._start_t = bar.start_t - self._elapsed
+            bar.start_t = self._start_t
         elif bar.total != total:
-            # ``reset`` is tqdm's way to change the total (it also resizes the notebook widget).
+            # ``reset`` is tqdm's way to change the total (it also resizes the notebook widget);
+            # it restarts tqdm's clock, which is put back.
             bar.reset(total=total)
+            bar.start_t = self._start_t
         if done != bar.n:
             bar.update(done - bar.n)
         bar.set_postfix(failed=failed, waited=f"{self._elapsed:.1f}s", refresh=False)
@@ -258,8 +289,46 @@ class ProgressBar(BaseCallbackHandler):
             f"{self._elapsed:.1f} s"
         )
         file = self.file if self.file is not None else sys.stderr
-        print(line, file=file, flush=True)
+        file.write(line + "\n")  # one call: another thread's write cannot split the line
+        file.flush()
         self._printed, self._printed_elapsed = state, self._elapsed
+
+    def write(self, text: str, *, file: IO[str] | None = None) -> None:
+        """Write ``text`` as a line of its own, above the bar (``tqdm``) or between lines.
+
+        The ``tqdm`` bar is cleared, the text written and flushed, the bar redrawn, so the two never
+        share a terminal line. Thread-safe.
+
+        Args:
+            text: The text; a newline is added unless it ends with one.
+            file: Where to write (default ``None``: ``sys.stdout`` as it was before a ``with``
+                block redirected it).
+
+        """
+        if not text.endswith("\n"):
+            text += "\n"
+        with self._lock:
+            self._write_locked(text, file)
+
+    def _write_locked(self, text: str, file: IO[str] | None) -> None:
+        target = file if file is not None else self._stdout()
+        bar = self._bar
+        if bar is not None:
+            bar.clear()
+        target.write(text)
+        target.flush()
+        if bar is not None:
+            bar.refresh()
+
+    def _stdout(self) -> IO[str]:
+        stdout = sys.stdout
+        return stdout.target if isinstance(stdout, _AroundBar) else stdout
+
+    def _redirects_apply(self) -> bool:
+        module = getattr(self._tqdm_cls, "__module__", "") or ""
+        return (
+            self.redirect and self._tqdm_cls is not None and not module.startswith("tqdm.notebook")
+        )
 
     def close(self) -> None:
         """Finish the bar (``tqdm``: final redraw, kept if ``leave``); later events are ignored.
@@ -271,10 +340,19 @@ class ProgressBar(BaseCallbackHandler):
                 return
             self._closed = True
             bar, self._bar = self._bar, None
+            redirects, self._redirects = self._redirects, None
+        if redirects is not None:
+            redirects.close()  # before the bar closes: a last partial line is written first
         if bar is not None:
             bar.close()
 
     def __enter__(self) -> Self:
+        if self._redirects_apply() and self._redirects is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(_stdout_around(self))
+            logging_redirect = importlib.import_module("tqdm.contrib.logging")
+            stack.enter_context(logging_redirect.logging_redirect_tqdm(tqdm_class=self._tqdm_cls))
+            self._redirects = stack
         return self
 
     def __exit__(
@@ -284,6 +362,60 @@ class ProgressBar(BaseCallbackHandler):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _AroundBar(io.TextIOBase):
+    """``sys.stdout`` inside a ``with ProgressBar()`` block: whole lines go through the bar's
+    :meth:`ProgressBar.write` (cleared, written, redrawn); a partial line waits for its newline
+    (or for the block's end).
+    """
+
+    def __init__(self, bar: ProgressBar, target: IO[str]) -> None:
+        super().__init__()
+        self.bar = bar
+        self.target = target
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            head, newline, self._pending = self._pending.rpartition("\n")
+        if newline:
+            self.bar.write(head + newline, file=self.target)
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def finish(self) -> None:
+        with self._lock:
+            rest, self._pending = self._pending, ""
+        if rest:
+            self.target.write(rest)
+            self.target.flush()
+
+
+@contextlib.contextmanager
+def _stdout_around(bar: ProgressBar) -> Iterator[None]:
+    wrapper = _AroundBar(bar, sys.stdout)
+    sys.stdout = wrapper
+    try:
+        yield
+    finally:
+        if sys.stdout is wrapper:
+            sys.stdout = wrapper.target
+        wrapper.finish()
 
 
 def dispatcher(run_manager: Any) -> Any:

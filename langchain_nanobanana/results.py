@@ -1,6 +1,7 @@
 """What the API gives back: :class:`GeneratedImage`, :class:`ImageResult`, :class:`TaskRecord`.
 
-Shapes (seed 000, SPEC Part 1):
+Shapes (the Nano Banana Images API Integration Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e,
+and the Nano Banana Tasks API Integration Guide, https://platform.acedata.cloud/documents/e01ef840-3158-4eec-a6e7-337dada8d155):
 
 * a synchronous answer and a callback body:
   ``{"success": true, "task_id", "trace_id", "data": [{"prompt", "image_url"}, ...]}``;
@@ -108,7 +109,10 @@ class GeneratedImage(BaseModel):
 
 
 class ResultError(BaseModel):
-    """The ``error`` object of a failed answer: ``code`` and ``message`` (seed 000)."""
+    """The ``error`` object of a failed answer: ``code`` and ``message``.
+
+    Source: the Nano Banana Images API Integration Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -176,8 +180,9 @@ class ImageResult(BaseModel):
 
     @classmethod
     def from_callback(cls, payload: dict[str, Any] | str | bytes) -> ImageResult:
-        """Parse and check the body the API POSTs to a ``callback_url`` (seed 000: same shape as a
-        synchronous success).
+        """Parse and check the body the API POSTs to a ``callback_url`` (same shape as a
+        synchronous success, per the Nano Banana Images API Integration Guide,
+        https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e).
 
         Args:
             payload: The decoded JSON object, or the raw body (``str``/``bytes``).

@@ -8,7 +8,7 @@ model (status, ids, image URLs; never base64, never account fields), optionally 
 standard image content blocks (``include_image_blocks=True``); the artifact is the
 :class:`~langchain_nanobanana.results.ImageResult` (a list of them for ``task_ids``).
 
-Who handles which error (SPEC "Clarifications"): back to the model as a ``ToolMessage`` with
+Who handles which error: back to the model as a ``ToolMessage`` with
 ``status="error"`` — its own bad arguments, 400, 429, a failed task, content moderation, a wait
 that timed out (with the task_id and "look it up with nano_banana_task"); raised — authentication,
 balance, permission (``disabled``), configuration, ``SubmissionUncertainError`` (the model must not
@@ -23,9 +23,11 @@ import contextvars
 import functools
 import logging
 import os
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NoReturn
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool, BaseToolkit, ToolException
 from pydantic import (
     BaseModel,
@@ -249,10 +251,11 @@ class _ImageTool(_NanoBananaTool):
         )
 
     def run(self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kw: Any) -> Any:
-        """``BaseTool.run``, remembering ``tool_call_id``: with a journal on the client it is the
-        idempotency key, so replaying an agent graph from a checkpoint pays nothing.
+        """``BaseTool.run``, remembering the run's thread and ``tool_call_id``: with a journal on
+        the client they make the idempotency key, so replaying an agent graph from a checkpoint
+        pays nothing and another conversation's reused id ("0", "call-1") is a new request.
         """
-        token = _TOOL_CALL_ID.set(tool_call_id)
+        token = _TOOL_CALL_ID.set(_call_scope(tool_call_id, kw.get("config")))
         try:
             return super().run(tool_input, *args, tool_call_id=tool_call_id, **kw)
         finally:
@@ -262,17 +265,22 @@ class _ImageTool(_NanoBananaTool):
         self, tool_input: Any, *args: Any, tool_call_id: str | None = None, **kw: Any
     ) -> Any:
         """Async :meth:`run`."""
-        token = _TOOL_CALL_ID.set(tool_call_id)
+        token = _TOOL_CALL_ID.set(_call_scope(tool_call_id, kw.get("config")))
         try:
             return await super().arun(tool_input, *args, tool_call_id=tool_call_id, **kw)
         finally:
             _TOOL_CALL_ID.reset(token)
 
     def _key(self) -> str | None:
+        """The default idempotency key: ``tool:<name>:<call>`` where ``<call>`` is the
+        ``tool_call_id``, prefixed by the run's thread (``configurable.thread_id``, as LangGraph
+        passes it) when there is one: ``<len(thread)>:<thread>:<tool_call_id>``. ``None``
+        without a journal or a ``tool_call_id``.
+        """
         if self.client.journal is None:
             return None
-        call_id = _TOOL_CALL_ID.get()
-        return f"tool:{self.name}:{call_id}" if call_id else None
+        call = _TOOL_CALL_ID.get()
+        return f"tool:{self.name}:{call}" if call else None
 
     def _saved(self, result: ImageResult) -> str:
         if not self.download_dir or not result.images:
@@ -323,6 +331,23 @@ class _ImageTool(_NanoBananaTool):
         return self._content(result, await asyncio.to_thread(self._saved, result)), result
 
 
+def _call_scope(tool_call_id: str | None, config: Any) -> str | None:
+    """The tool call's identity for its key: the ``tool_call_id``, prefixed by the thread of
+    the run (``config["configurable"]["thread_id"]``, else the run's current config) so that a
+    ``tool_call_id`` reused by another conversation names another request.
+    """
+    if not tool_call_id:
+        return None
+    if not isinstance(config, Mapping):
+        config = var_child_runnable_config.get() or {}
+    configurable = config.get("configurable") if isinstance(config, Mapping) else None
+    thread = configurable.get("thread_id") if isinstance(configurable, Mapping) else None
+    if thread is None or thread == "":
+        return tool_call_id
+    thread = str(thread)
+    return f"{len(thread)}:{thread}:{tool_call_id}"
+
+
 class NanoBananaGenerateTool(_ImageTool):
     r"""Generate images from a text prompt with Nano Banana (Gemini image models).
 
@@ -344,7 +369,7 @@ class NanoBananaGenerateTool(_ImageTool):
             msg.content   # "Generated 1 image(s) (task_id=..., trace_id=...):\\n- https://..."
             msg.artifact  # ImageResult(status='succeeded', ...)
 
-    LLM-visible args: ``prompt``, ``aspect_ratio?``, ``resolution?``, ``count?`` (SPEC "Tools").
+    LLM-visible args: ``prompt``, ``aspect_ratio?``, ``resolution?``, ``count?``.
     Billable: tagged ``metadata={"billable": True}``.
     """
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime
 
-from langchain_nanobanana.journal import Journal, JournalError
+from langchain_nanobanana.journal import JournalError, KeyStore
 
 from .common import (
     EXIT_FAILED,
@@ -25,7 +25,7 @@ __all__ = ["cmd_journal", "cmd_simulate"]
 # -- journal -----------------------------------------------------------------------------------
 
 
-def _scope_for(journal: Journal, key: str, args: argparse.Namespace) -> str:
+def _scope_for(journal: KeyStore, key: str, args: argparse.Namespace) -> str:
     client = make_client(client_options(args), need_token=False)
     client.close()
     if journal.get(client.base_url, key) is not None:
@@ -37,6 +37,15 @@ def _scope_for(journal: Journal, key: str, args: argparse.Namespace) -> str:
         raise CLIError(f"no journal entry for key {key!r} in {journal.path}", EXIT_FAILED)
     raise CLIError(
         f"key {key!r} is in several scopes ({', '.join(scopes)}); pick one with --base-url"
+    )
+
+
+def _cell(value: str) -> str:
+    """A value as one tab-separated cell: backslash, tab, CR and newline escaped, so a key or id
+    holding them cannot forge or split rows of ``journal list``.
+    """
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
     )
 
 
@@ -66,8 +75,16 @@ def cmd_journal(args: argparse.Namespace, output: Output) -> int:
                     )
                 else:
                     output.result(
-                        f"{entry.key}\t{status}\t{entry.task_id or '-'}\t{entry.scope}\t"
-                        f"{_when(entry.updated_at)}"
+                        "\t".join(
+                            _cell(cell)
+                            for cell in (
+                                entry.key,
+                                status,
+                                entry.task_id or "-",
+                                entry.scope,
+                                _when(entry.updated_at),
+                            )
+                        )
                     )
             return EXIT_OK
         scope = _scope_for(journal, args.key, args)
@@ -78,8 +95,10 @@ def cmd_journal(args: argparse.Namespace, output: Output) -> int:
                 "polls it instead of submitting"
             )
             return EXIT_OK
-        journal.forget(scope, args.key)
-        output.note(f"nanobanana: key {args.key!r} forgotten: the next run submits it again")
+        known = journal.get(scope, args.key)
+        journal.forget(scope, args.key, force=args.force)
+        paid = f" (its task {known.task_id} was paid for)" if known and known.task_id else ""
+        output.note(f"nanobanana: key {args.key!r} forgotten{paid}: the next run submits it again")
         return EXIT_OK
     except JournalError as exc:
         raise CLIError(exc.message) from None

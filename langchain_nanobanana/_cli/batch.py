@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from langchain_nanobanana.client import NanoBananaClient
-from langchain_nanobanana.journal import Entry, Journal, JournalError, request_identity
+from langchain_nanobanana.journal import Entry, JournalError, KeyStore, request_identity
 from langchain_nanobanana.journal.errors import IdempotencyKeyBusyError
 from langchain_nanobanana.results import ImageResult
 
@@ -88,7 +88,7 @@ class Batch(Ledger):
         plans: list[Plan],
         skipped: set[int],
         client: NanoBananaClient,
-        journal: Journal,
+        journal: KeyStore,
         out: Path,
         manifest: IO[str],
         output: Output,
@@ -401,7 +401,7 @@ class Batch(Ledger):
             flights = [f for f in self._inflight.values() if f.phase != "queued"]
         logging.getLogger("langchain_nanobanana").setLevel(logging.ERROR)  # no per-task noise
         self.journal.close()  # reservations still without an answer become uncertain
-        record_interrupted(self, self.journal.path, self.scope, flights)
+        record_interrupted(self, self.journal, self.scope, flights)
 
 
 class _BusyError(Exception):

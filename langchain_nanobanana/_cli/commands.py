@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from langchain_nanobanana.errors import NanoBananaError
-from langchain_nanobanana.journal import Journal
+from langchain_nanobanana.journal import KeyStore
 from langchain_nanobanana.results import ImageResult
 
 from .batch import Batch
@@ -293,7 +293,7 @@ def _report_invalid(
     output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
 
 
-def _check_keys(journal: Journal, scope: str, plans: list[Any]) -> list[RowError]:
+def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> list[RowError]:
     """Rows whose key the journal records for another request (nothing is sent for them)."""
     reused: list[RowError] = []
     for plan in plans:

@@ -19,7 +19,8 @@ from langchain_nanobanana.client import ENV_TOKEN, NanoBananaClient
 from langchain_nanobanana.errors import (
     NanoBananaError,
 )
-from langchain_nanobanana.journal import Journal, JournalError
+from langchain_nanobanana.journal import JournalError, KeyStore, is_postgres_url
+from langchain_nanobanana.journal import open_journal as _open_store
 from langchain_nanobanana.results import ImageResult
 
 from .output import (
@@ -119,7 +120,7 @@ def client_options(args: argparse.Namespace) -> ClientOptions:
 
 
 def make_client(
-    options: ClientOptions, *, journal: Journal | None = None, need_token: bool = True
+    options: ClientOptions, *, journal: KeyStore | None = None, need_token: bool = True
 ) -> NanoBananaClient:
     """A client from the command-line options; nothing is sent.
 
@@ -170,11 +171,11 @@ def prepare_out_dir(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def open_journal(path: str | os.PathLike[str], *, create: bool = True) -> Journal:
+def open_journal(path: str | os.PathLike[str], *, create: bool = True) -> KeyStore:
     """Open the journal at ``path``.
 
     Args:
-        path: The SQLite file.
+        path: The SQLite file, or a ``postgresql://`` URL (PostgreSQL journal).
         create: ``False``: a missing file is an error instead of a new journal.
 
     Raises:
@@ -184,10 +185,10 @@ def open_journal(path: str | os.PathLike[str], *, create: bool = True) -> Journa
 
     """
     raw = os.fspath(path)
-    if not create and "://" not in raw and not os.path.exists(raw):  # a URL: a server journal
+    if not create and not is_postgres_url(raw) and not os.path.exists(raw):
         raise CLIError(f"no journal at {raw} (pass --journal PATH)")
     try:
-        return Journal(raw)
+        return _open_store(raw)
     except JournalError as exc:
         raise CLIError(f"cannot use the journal: {exc.message}") from None
 
@@ -199,7 +200,7 @@ def result_summary(result: ImageResult) -> dict[str, Any]:
 
 def download_result(
     client: NanoBananaClient,
-    journal: Journal | None,
+    journal: KeyStore | None,
     key: str | None,
     result: ImageResult,
     out: Path,

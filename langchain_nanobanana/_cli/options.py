@@ -168,7 +168,8 @@ def run_options(parser: argparse.ArgumentParser, *, batch: bool) -> None:
     parser.add_argument(
         "--journal",
         metavar="PATH",
-        help="journal (a SQLite file) that makes re-runs resume without paying twice "
+        help="journal (a SQLite file, or a postgresql:// URL shared by many workers) that makes "
+        "re-runs resume without paying twice "
         "(default <out>/journal.sqlite" + ("" if batch else ", used with --key") + ")",
     )
     parser.add_argument(

@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="nanobanana",
-        description="Generate and edit images with the Nano Banana API (Ace Data Cloud): single\n"
-        "requests, task look-ups, and resumable batches that never pay twice.",
+        description="Generate and edit images with the Nano Banana Images API (Ace Data Cloud):\n"
+        "single requests, task look-ups, and resumable batches that never pay twice.\n"
+        "API reference: "
+        "https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d",
         epilog=describe_exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # `--token` must not abbreviate `--token-env`
@@ -315,6 +317,11 @@ def _add_journal(command: Callable[..., Any]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     jfor.add_argument("key", metavar="KEY", help="the idempotency key (a row's id)")
+    jfor.add_argument(
+        "--force",
+        action="store_true",
+        help="also forget a key whose task is recorded (it was paid for; its id is printed)",
+    )
     for p in (jres, jfor):
         p.add_argument(
             "--base-url",
@@ -328,7 +335,7 @@ def _add_journal(command: Callable[..., Any]) -> None:
             "--journal",
             metavar="PATH",
             default="out/journal.sqlite",
-            help="journal file (default out/journal.sqlite)",
+            help="journal file, or a postgresql:// URL (default out/journal.sqlite)",
         )
         verbosity_options(p, top=False)
 

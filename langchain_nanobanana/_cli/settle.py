@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from langchain_nanobanana.journal import Journal, JournalError
+from langchain_nanobanana.journal import JournalError, KeyStore
 from langchain_nanobanana.results import ImageResult
 
 from .common import RowStatus, files_present, line_record
@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["record_interrupted"]
 
 
-def record_interrupted(batch: Ledger, journal_path: str, scope: str, flights: list[Flight]) -> None:
+def record_interrupted(batch: Ledger, journal: KeyStore, scope: str, flights: list[Flight]) -> None:
     """Write a manifest line for each of ``flights`` (rows in flight) as the journal records it
-    (read back from a fresh handle: the run's own journal is closed by now).
+    (read back through ``journal.reopen()``: the run's own handle is closed by now).
 
     ``uncertain`` (reserved: the submission may have been billed), ``pending`` (task known: a
     re-run polls it; or succeeded with images not saved yet: a re-run downloads them, no charge),
@@ -27,7 +27,7 @@ def record_interrupted(batch: Ledger, journal_path: str, scope: str, flights: li
     writing are reported once on stderr: the journal keeps the truth.
     """
     try:
-        reader = Journal(journal_path)
+        reader = journal.reopen()
     except JournalError as exc:
         batch.output.error(f"nanobanana: error: cannot read back the journal: {exc}")
         return
@@ -41,7 +41,7 @@ def record_interrupted(batch: Ledger, journal_path: str, scope: str, flights: li
                 return
 
 
-def _record(batch: Ledger, reader: Journal, scope: str, flight: Flight) -> None:
+def _record(batch: Ledger, reader: KeyStore, scope: str, flight: Flight) -> None:
     key = flight.plan.key
     try:
         entry = reader.get(scope, key)

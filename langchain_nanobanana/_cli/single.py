@@ -23,7 +23,7 @@ from langchain_nanobanana._inputs import ImageInput
 from langchain_nanobanana._request import build_request
 from langchain_nanobanana.client import NanoBananaClient
 from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
-from langchain_nanobanana.journal import Journal, request_identity
+from langchain_nanobanana.journal import KeyStore, request_identity
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.results import ImageResult
 
@@ -276,7 +276,7 @@ def cmd_generate(args: argparse.Namespace, output: Output, action: str = "genera
     with contextlib.ExitStack() as stack:
         if out is not None:
             stack.enter_context(lock_out_dir(out, exclusive=False))
-        journal: Journal | None = None
+        journal: KeyStore | None = None
         if args.key or args.journal:
             path = args.journal or Path(out_arg) / "journal.sqlite"
             journal = stack.enter_context(open_journal(path))
@@ -371,7 +371,7 @@ def cmd_wait(args: argparse.Namespace, output: Output) -> int:
     with contextlib.ExitStack() as stack:
         if out is not None:
             stack.enter_context(lock_out_dir(out, exclusive=False))
-        journal: Journal | None = None
+        journal: KeyStore | None = None
         if args.keys:
             journal = stack.enter_context(
                 open_journal(args.journal or Path(out_arg) / "journal.sqlite", create=False)

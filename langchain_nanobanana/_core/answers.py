@@ -4,11 +4,14 @@ error, for every driver (sync, async, tools, Runnable, CLI). No I/O here.
 Rules and sources:
 
 * the error body ``{"success": false, "error": {"code", "message"}, "trace_id"}`` and the
-  status/code table: seed 000 ("错误处理"), seed 001;
+  status/code table: the Nano Banana Images API Integration Guide ("错误处理", error handling),
+  https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e,
+  and the Nano Banana Images API reference,
+  https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d;
 * ``token_expired`` / ``no_token`` (authentication), ``used_up`` and HTTP 402 (balance),
   ``disabled`` (permission), a 403 without a known code (content moderation), and ``error``
-  given as a bare string, ``null`` or missing: the vendor SDK's error map
-  (https://pypi.org/project/acedatacloud/);
+  given as a bare string, ``null`` or missing: the error map of the vendor's Python SDK, package
+  ``acedatacloud`` (https://github.com/AceDataCloud/SDK/tree/main/python);
 * classification is by ``error.code`` first, then by HTTP status; a 2xx whose body says
   ``success: false`` is classified the same way (a 200 carrying ``invalid_token`` is an
   :class:`AuthenticationError`, not something to poll again);
@@ -51,7 +54,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: ``error.code`` -> error class (seed 000 and the vendor SDK's map); checked before the status.
+#: ``error.code`` -> error class (the Integration Guide's table and the vendor SDK's map); checked
+#: before the status.
 _BY_CODE: dict[str, type[NanoBananaAPIError]] = {
     "token_mismatched": BadRequestError,
     "api_not_implemented": BadRequestError,

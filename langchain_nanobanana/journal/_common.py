@@ -14,8 +14,9 @@ SCHEMA_VERSION = 1
 #: Value of the ``meta`` row ``format``: tells a journal from any other SQLite file.
 _FORMAT = "langchain_nanobanana.journal"
 
-#: The documented defaults of ``POST /nano-banana/images`` (SPEC Part 1), filled into a request
-#: body before its identity is computed, so that leaving a field out and sending its default
+#: The documented defaults of ``POST /nano-banana/images`` (Nano Banana Images API reference,
+#: https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d), filled into a
+#: request body before its identity is computed, so that leaving a field out and sending its default
 #: name the same request.
 REQUEST_DEFAULTS: Mapping[str, Any] = {
     "model": "nano-banana",

@@ -1,5 +1,5 @@
-"""Process identity (pid, start time, host) and this process's own reservations: who owns
-a reserved key.
+"""Owner liveness on one machine: process identity (pid, start time, host), this process's own
+reservations, and whether a pid that reserved a key still runs.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import os
 import platform
 import sqlite3
 import threading
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +70,39 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def pid_alive(entry: Any, held_here: bool) -> bool | None:
+    """Whether the process that reserved ``entry`` (an ``Entry`` of this machine) still runs:
+    ``True`` alive, ``False`` dead (or interrupted: pid 0), ``None`` cannot tell.
+
+    ``held_here``: for a row of this very process, whether a caller still holds the reservation
+    (a row of this pid that no caller holds was orphaned: dead). A pid is compared with its
+    start time (Linux ``/proc``), so a recycled pid is not mistaken for the owner; a zombie
+    counts as dead.
+    """
+    pid = entry.owner_pid
+    if not pid or pid <= 0:
+        return False
+    if pid == os.getpid():
+        own = _own_start()
+        if entry.owner_start and own and entry.owner_start != own:
+            return False  # an earlier process that had our pid
+        return held_here
+    if os.name != "posix":
+        return None  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    except OSError:
+        return None
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc (macOS, BSD): the pid exists
+    if stat[0] in ("Z", "X", "x"):
+        return False  # killed, not yet reaped
+    marker = _start_marker(pid)
+    return not (entry.owner_start and marker and entry.owner_start != marker)

@@ -10,6 +10,7 @@ from typing import Any
 
 from langchain_nanobanana.errors import (
     Billed,
+    ConfigurationError,
     NanoBananaError,
     RowStatus,
     SubmissionUncertainError,
@@ -20,6 +21,8 @@ __all__ = [
     "IdempotencyKeyBusyError",
     "IdempotencyKeyMismatchError",
     "JournalError",
+    "JournalHostMismatchError",
+    "JournalWriteError",
     "UncertainKeyError",
 ]
 
@@ -183,3 +186,77 @@ class UncertainKeyError(SubmissionUncertainError):
             f"to submit again (may pay twice)."
         )
         super().__init__(message, scope=scope, key=key, owner_pid=owner_pid, path=path)
+
+
+class JournalHostMismatchError(JournalError, ConfigurationError):
+    """The journal holds keys recorded for another API host (normalised base URL) than the
+    client's: refused when the client opens it, before any request, so that a re-run against
+    another host never pays again silently for keys paid elsewhere.
+
+    A configuration error (exit 3 in the command line). Nothing was sent.
+
+    Attributes:
+        bound: A host (base URL) the journal holds keys for.
+        scope: The client's base URL.
+
+    """
+
+    exit_code = 3
+    bound: str = ""
+    scope: str = ""
+
+    def __init__(self, *, bound: str, scope: str, path: str | None = None) -> None:
+        message = (
+            f"journal {path} holds idempotency keys for {bound}, but this client sends to "
+            f"{scope}. Nothing was sent. Use the journal with the host it was written for "
+            f"(ACEDATACLOUD_API_BASE_URL / --base-url {bound}), or another journal for {scope}"
+        )
+        super().__init__(message, path=path, bound=bound, scope=scope)
+
+
+class JournalWriteError(JournalError):
+    """A journal write failed after the paid submission was sent (a full disk, a lost
+    database connection): the task exists — it was PAID — but the journal may not record it.
+
+    ``task_id`` names the task when the answer carried it (``billed="yes"``); when the answer
+    itself was lost too the instance carries ``billed="maybe"`` and no id. Logged at WARNING
+    where raised. Record the task by hand once the journal is writable again: ``nanobanana
+    journal resolve KEY --task-id ID``. Keep the journal: a fresh one would forget the keys
+    already paid for.
+
+    Attributes:
+        key: The idempotency key.
+        task_id: The paid task (``None`` when unknown).
+
+    """
+
+    billed: Billed = "yes"
+    row_status: RowStatus = "pending"
+    exit_code = 1
+    key: str = ""
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        task_id: str | None,
+        trace_id: str | None,
+        reason: str,
+        billed: Billed,
+        path: str | None = None,
+    ) -> None:
+        if task_id:
+            what = f"task {task_id} was PAID for, but the journal could not record it"
+            fix = f"`nanobanana journal resolve {key} --task-id {task_id}`"
+        else:
+            what = "the submission may have been PAID for (no answer arrived), and the journal "
+            what += "could not mark the key uncertain"
+            fix = f"`nanobanana journal resolve {key} --task-id ID` once you find the task"
+        message = (
+            f"Idempotency key {key!r}: {what} ({reason}). Do not submit it again, and keep this "
+            f"journal (a fresh one would forget every key already paid for); when it is "
+            f"writable again record the task with {fix}"
+        )
+        super().__init__(
+            message, path=path, key=key, task_id=task_id, trace_id=trace_id, billed=billed
+        )

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--path-prefix",
         default="",
         help="also serve the API under this path, e.g. /v1 like the mirror "
-        "https://api.xhuoapi.ai/v1 (seed 003); the printed base URL includes it (default none)",
+        "https://api.xhuoapi.ai/v1 (XHuoAPI mirror guide, https://docs.xhuoapi.ai); "
+        "the printed base URL includes it (default none)",
     )
     parser.add_argument(
         "--record-padding",

@@ -1,4 +1,5 @@
-"""Delivery of ``callback_url`` POSTs (seed 000: the API POSTs the result when the task finishes).
+"""Delivery of ``callback_url`` POSTs (the API POSTs the result when the task finishes: Nano Banana
+Images API Integration Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e).
 
 One dispatcher thread per simulator, fed by a heap of due times. A delivery that cannot be made
 (unreachable host, a URL ``urllib`` cannot parse such as a bad port or a space) is recorded with

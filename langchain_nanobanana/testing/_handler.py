@@ -201,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.write(self._error(400, "token_mismatched", "Malformed chunked request body."))
             return
-        prefix = fake.path_prefix.rstrip("/")  # e.g. "/v1" like the mirror (seed 003)
+        prefix = fake.path_prefix.rstrip("/")  # e.g. "/v1" like the XHuoAPI mirror
         path = raw_path[len(prefix) :] if prefix and raw_path.startswith(prefix + "/") else raw_path
         try:
             parsed: object = json.loads(body) if body else NOT_JSON
@@ -252,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
                 f"Too many requests: the limit is {fake.rate_limit:g} per second.",
                 {"Retry-After": "1"},
             )
-        if self.command != "POST" or path not in _API_PATHS:  # seeds: 400 api_not_implemented
+        if self.command != "POST" or path not in _API_PATHS:  # simulator's choice
             return self._error(
                 400, "api_not_implemented", f"API {self.command} {path} is not implemented."
             )

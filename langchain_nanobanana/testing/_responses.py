@@ -1,7 +1,7 @@
 """Answers the simulator sends: the documented error body in its four shapes, JSON and HTML bodies.
 
 Shared by the request handler, the fault kinds and the task records, so every error body the
-simulator builds follows the same ``error_shape`` knob (SPEC Part 1 "Errors").
+simulator builds follows the same ``error_shape`` knob (error shapes: see ``error_shape`` below).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ __all__ = [
 ]
 
 ErrorShape = Literal["object", "string", "null", "missing"]
-"""How an error body carries ``error``: ``{"code", "message"}`` (documented, seeds 000/002/003),
-the bare message string, ``null``, or no ``error`` key (all three tolerated by the vendor SDK)."""
+"""How an error body carries ``error``: ``{"code", "message"}`` (documented in the Nano
+Banana Images API Integration Guide, https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e),
+the bare message string, ``null``, or no ``error`` key (all three tolerated by the vendor's Python
+SDK ``acedatacloud``)."""
 
 ERROR_SHAPES: tuple[str, ...] = ("object", "string", "null", "missing")
 """Every :data:`ErrorShape` value."""

@@ -1,10 +1,11 @@
-"""Validation of ``POST /nano-banana/images`` bodies (SPEC Part 1, seed 001).
+"""Validation of ``POST /nano-banana/images`` bodies (the Nano Banana Images API reference,
+https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d).
 
 Every violation is a 400 ``token_mismatched`` (the documented code for bad parameters) whose message
-names the field, the bad value and the allowed values. Where the seeds are silent the simulator
-refuses exactly what the package's ``ImageRequest`` refuses (an independent implementation: the
-agreement test ``tests/sim_tests/test_sim_agreement.py`` holds the two together); the remaining
-differences are listed in ``docs/simulator.md``.
+names the field, the bad value and the allowed values. Where the vendor's documents are silent the
+simulator refuses exactly what the package's ``ImageRequest`` refuses (an independent
+implementation: the agreement test ``tests/sim_tests/test_sim_agreement.py`` holds the two
+together); the remaining differences are listed in ``docs/simulator.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ MODELS = (
     "nano-banana-2:official",
     "nano-banana-pro:official",
 )
-"""Documented models (seeds 000/001) plus the vendor SDK's extra names."""
+"""Documented models (Images API reference and Integration Guide) plus the vendor's extra names
+(MCP server ``mcp-nanobanana-pro``, SDK ``acedatacloud``)."""
 
 HIRES_MODELS = frozenset(
     {
@@ -55,7 +57,9 @@ HIRES_MODELS = frozenset(
         "nano-banana-pro:official",
     }
 )
-"""Models that accept ``resolution`` 2K / 4K (seed 001: pro; vendor SDK: 2, 2.1)."""
+"""Models that accept ``resolution`` 2K / 4K: ``nano-banana-pro`` (Images API reference);
+``nano-banana-2``, ``nano-banana-2.1`` (the vendor's MCP server, CLI and LangChain package, not its
+SDK); the two ``:official`` variants: no vendor source, the simulator follows ``ImageRequest``."""
 
 ASPECT_SIZES: dict[str, tuple[int, int]] = {
     "1:1": (1024, 1024),
@@ -72,7 +76,7 @@ RESOLUTION_SCALE = {"1K": 1, "2K": 2, "4K": 4}
 """Side multiplier per ``resolution``."""
 
 MAX_IMAGE_BYTES = 10 * 2**20
-"""Largest accepted decoded image in bytes (seed 001 "10MB", read as 10 MiB)."""
+"""Largest accepted decoded image in bytes ("10MB" in the Images API reference, read as 10 MiB)."""
 
 _FIELDS = frozenset(
     {"action", "prompt", "model", "image_urls", "aspect_ratio", "resolution", "count"}
@@ -310,7 +314,7 @@ def _prompt(body: dict[str, Any]) -> str:
 
 
 def validate_submission(body: dict[str, Any]) -> Submission:
-    """Check a ``/nano-banana/images`` body against SPEC Part 1 (seeds win).
+    """Check a ``/nano-banana/images`` body against the vendor's documented rules.
 
     Refused: unknown keys; a missing/invalid ``action``; a missing ``prompt``, one without a
     visible character (spaces, zero-width and control characters only) or with a lone surrogate;

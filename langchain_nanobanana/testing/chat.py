@@ -1,6 +1,6 @@
 """``ScriptedChatModel``: a tool-calling fake chat model for demos, notebooks and agent tests.
 
-``langchain_core``'s ``GenericFakeChatModel`` has no ``bind_tools`` (SPEC "Commands"), so agents
+``langchain_core``'s ``GenericFakeChatModel`` has no ``bind_tools``, so agents
 built with ``langchain.agents.create_agent`` or LangGraph cannot use it. This model answers from a
 script: each step is an ``AIMessage`` or a function of the messages the model received (so a step
 can call ``nano_banana_edit`` on the URL the previous tool call returned). Every list of messages

@@ -1,11 +1,19 @@
-"""A loopback HTTP simulator of the Nano Banana Images API (SPEC Part 1), standard library only.
+"""A loopback HTTP simulator of the Nano Banana Images API, standard library only.
 
 Endpoints: ``POST /nano-banana/images`` (sync, ``async`` and ``callback_url`` modes),
 ``POST /nano-banana/tasks`` (``retrieve`` / ``retrieve_batch``), and unauthenticated image files at
 ``GET /files/<uuid>.png`` and ``GET /files/padded/<nbytes>.png``. See :class:`FakeNanoBananaServer`.
 
-Which behaviours come from the vendor's documents (``shared/seeds``), which from the vendor SDK and
-which are the simulator's own choices is tabled in ``docs/simulator.md`` (the fidelity table).
+Which behaviours come from the vendor's documents (the Nano Banana Images API reference,
+https://platform.acedata.cloud/documents/23985a11-d713-41d1-ad84-24b021805b3d,
+the Integration Guide,
+https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e,
+the Tasks API Integration Guide,
+https://platform.acedata.cloud/documents/e01ef840-3158-4eec-a6e7-337dada8d155),
+which from the vendor's packages
+(SDK ``acedatacloud``, MCP server ``mcp-nanobanana-pro``, CLI ``nano-banana-pro-cli``) and which are
+the simulator's own choices is tabled in the fidelity table of ``docs/simulator.md``
+(https://github.com/langchain-nanobanana/langchain-nanobanana/blob/main/docs/simulator.md).
 """
 
 from __future__ import annotations
@@ -52,18 +60,18 @@ class FakeNanoBananaServer:
             (``/files/...``, the CDN stand-in) are never rate limited. ``None``: no limit.
         callback_timeout: seconds each callback POST may take.
         path_prefix: serve the API under this path too (e.g. ``"/v1"``, like the mirror
-            ``https://api.xhuoapi.ai/v1``, seed 003); the request log keeps the full path.
+            ``https://api.xhuoapi.ai/v1``); the request log keeps the full path.
         record_padding: bytes (>= 0) of ``"A"`` added to every task record answer (``retrieve``
             and each ``retrieve_batch`` item, and :attr:`tasks`) as the string field
             ``request.x_sim_padding``: a record answer grows by ``record_padding + 21`` bytes.
             Simulates big edit records that echo their data URIs. ``0``: off.
         state_words: add ``"state"`` (``"running"`` / ``"succeeded"`` / ``"failed"``) to every
-            record; finished records carry ``finished_at`` (unix seconds) as always. Not documented
-            by the seeds; the vendor's own clients read such a word (SPEC Part 1).
+            record; finished records carry ``finished_at`` (unix seconds) as always. Not in the
+            vendor's documents; the vendor's own clients (SDK, MCP server) read such a word.
         error_shape: how every error body the simulator builds carries ``error`` (HTTP error
             answers, failed task responses, failure callbacks): ``"object"`` (documented
             ``{"code", "message"}``), ``"string"`` (the bare message), ``"null"`` or ``"missing"``
-            (no key) -- the vendor SDK tolerates all four (SPEC Part 1 "Errors").
+            (no key) -- the vendor's Python SDK ``acedatacloud`` tolerates all four.
 
     """
 
@@ -294,7 +302,7 @@ class FakeNanoBananaServer:
         A failed synchronous submission answers HTTP 500 with that body (it carries ``task_id``;
         the simulator's choice, see ``docs/simulator.md``). With ``state_only=True`` the finished
         task's record carries ``"state": "failed"`` and ``finished_at`` but no ``response`` (the
-        vendor's own clients read such a word, SPEC Part 1); the sync answer and the callback
+        vendor's own clients read such a word); the sync answer and the callback
         still carry the failure body.
         """
         self._state.add_failures(count, Failure(code, message, state_only))

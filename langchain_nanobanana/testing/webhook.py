@@ -1,7 +1,9 @@
 """``WebhookReceiver``: a loopback HTTP endpoint that collects ``callback_url`` deliveries.
 
 For local development and tests only. With a ``callback_url`` the API answers at once with a
-``task_id`` and later POSTs the result (same shape as a synchronous success, seed 000) to that URL;
+``task_id`` and later POSTs the result (same shape as a synchronous success, per the Nano Banana
+Images API Integration Guide,
+https://platform.acedata.cloud/documents/2fb479f8-63ec-424c-a93e-b12cd4250f9e) to that URL;
 this receiver listens on 127.0.0.1, parses each body with :meth:`ImageResult.from_callback`, and
 lets you wait for a given task::
 

@@ -80,7 +80,7 @@ def test_without_token_runs_on_builtin_simulator_into_out(tmp_path: Path) -> Non
         r"\(no ACEDATACLOUD_API_TOKEN set\)",
         backend,
     )
-    assert f"prompt (seed 000): {VENDOR_PROMPT}\n" in proc.stdout
+    assert f"prompt (the vendor's example): {VENDOR_PROMPT}\n" in proc.stdout
     # progress events shown while the chain's task runs, and the round that saw it finish
     for done in ("0/1 done, 1 pending", "1/1 done, 0 pending"):  # the package's ProgressBar
         line = rf"^    polling: {done}, [0-9.]+ s$"

@@ -1,4 +1,5 @@
-"""The six notebooks: committed without outputs, and each runs top to bottom offline.
+"""The six notebooks and the integration page: stored with their outputs (``make notebooks``),
+and each runs top to bottom offline.
 
 Each notebook is executed with nbclient in a real ``python3`` kernel (a subprocess), in a fresh
 temporary working directory, with no ``ACEDATACLOUD_API_TOKEN`` (so its first cell starts the
@@ -22,7 +23,9 @@ from nbformat import NotebookNode
 
 from tests.helpers import SIZES_1K
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = ROOT / "notebooks"
+INTEGRATION = ROOT / "docs" / "integrations" / "nanobanana.ipynb"
 EXPECTED = [
     "01_quickstart",
     "02_lcel_chains",
@@ -31,7 +34,9 @@ EXPECTED = [
     "05_async_and_callbacks",
     "06_resumable_runs",
 ]
-NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in EXPECTED]
+NOTEBOOKS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in EXPECTED] + [INTEGRATION]
+#: A stored notebook stays small enough to browse (thumbnails, not full-size images).
+MAX_STORED_BYTES = 1_000_000
 CELL_TIMEOUT = 120  # seconds per cell
 
 #: Variables that would switch a notebook to a real backend or a real chat model.
@@ -71,7 +76,7 @@ _MUST_PRINT: dict[str, list[str]] = {
         "data:image/png;base64,iVBORw0KGgo",
         "'prompt': 'let this man wear on this T-shirt'",
         "success | Generated 1 image(s)",
-        "error | image_urls[0]: local files must be inside",
+        "error | Invalid arguments, fix and call again:\nimage_urls[0]: local files must be inside",
         *(f"{ratio:>5} -> {w} x {h}" for ratio, (w, h) in SIZES_1K.items()),
         "(4096, 4096)",
     ],
@@ -84,6 +89,15 @@ _MUST_PRINT: dict[str, list[str]] = {
         "Resume with poll_task(",
     ],
 }
+_MUST_PRINT["nanobanana"] = [
+    "nano_banana_generate\n['aspect_ratio', 'count', 'prompt', 'resolution']",
+    "Generated 1 image(s) (task_id=",  # invoked directly with args: the text for the model
+    "ToolMessage success",  # invoked with a ToolCall: a ToolMessage whose artifact is the result
+    "succeeded 1 image(s)",
+    "nano_banana_edit (call-2)",  # the agent generated, then edited
+    "Here is your fox, now wearing a green scarf.",
+    "Done: a watercolor lighthouse at dawn.",  # the chain: model -> tool.batch -> model
+]
 _MUST_PRINT["06_resumable_runs"] = [
     "interrupted after 3 results; submissions so far: 8",
     "Counter({",
@@ -100,6 +114,7 @@ _MIN_IMAGES = {
     "04_editing": 13,
     "05_async_and_callbacks": 11,
     "06_resumable_runs": 4,
+    "nanobanana": 3,
 }
 
 
@@ -117,14 +132,16 @@ def _code_cells(nb: Any) -> list[Any]:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
+def _text_of(output: Any) -> str:
+    if output.output_type == "stream":
+        return str(output.text)
+    if "data" in output:
+        return str(output.data.get("text/plain", ""))
+    return ""
+
+
 def _text(cell: Any) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "stream":
-            parts.append(output.text)
-        elif "data" in output:
-            parts.append(output.data.get("text/plain", ""))
-    return "".join(parts)
+    return "".join(_text_of(output) for output in cell.get("outputs", []))
 
 
 def test_the_six_notebooks_exist_and_nothing_else() -> None:
@@ -132,14 +149,30 @@ def test_the_six_notebooks_exist_and_nothing_else() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_committed_without_outputs(path: Path) -> None:
+def test_stored_with_outputs(path: Path) -> None:
+    """Browsing the repository shows what each cell printed and the images, as thumbnails, with
+    nothing that points at the simulator that made them (it is gone)."""
     nb = read_notebook(path)
     nbformat.validate(nb)
     assert nb.metadata["kernelspec"]["name"] == "python3"
-    for index, cell in enumerate(_code_cells(nb)):
-        assert cell.outputs == [], f"{path.name} code cell {index} has outputs: strip them"
-        assert cell.execution_count is None, f"{path.name} code cell {index} has a count"
-    first = _code_cells(nb)[0].source
+    assert path.stat().st_size <= MAX_STORED_BYTES, f"{path.name}: run `make notebooks`"
+    cells = _code_cells(nb)
+    counts = [cell.execution_count for cell in cells]
+    assert counts == list(range(1, len(cells) + 1)), f"{path.name}: run `make notebooks`"
+    outputs = [output for cell in cells for output in cell.outputs]
+    expected_errors = [c for c in cells if "raises-exception" in c.metadata.get("tags", [])]
+    errors = [c for c in cells if any(o.output_type == "error" for o in c.outputs)]
+    assert errors == expected_errors, f"{path.name} stored an unexpected error"
+    images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
+    assert len(images) >= _MIN_IMAGES[path.stem]
+    assert "Backend: simulator at http://127.0.0.1:8765" in _text(cells[0])
+    for output in outputs:
+        data = output.get("data", {})
+        assert "127.0.0.1" not in str(data.get("text/html", "")), "a dead link to the simulator"
+        assert "application/vnd.jupyter.widget-view+json" not in data
+        assert not re.search(r"127\.0\.0\.1:(?!8765)\d+", _text_of(output)), "a volatile port"
+        assert "IProgress not found" not in _text_of(output), "tqdm in Jupyter lacks ipywidgets"
+    first = cells[0].source
     # The first cell picks the backend: the real API with a token, else the simulator.
     for needle in (
         'os.environ.get("ACEDATACLOUD_API_TOKEN")',
@@ -148,6 +181,34 @@ def test_committed_without_outputs(path: Path) -> None:
         'print(f"Backend: ',
     ):
         assert needle in first, f"{path.name}: first code cell lacks {needle!r}"
+
+
+def test_the_integration_page_has_langchains_sections() -> None:
+    """The sections of LangChain's tool-integration pages, in their order."""
+    nb = read_notebook(INTEGRATION)
+    markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    headings = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
+    expected = [
+        "Overview",
+        "Integration details",
+        "Tool features",
+        "Setup",
+        "Credentials",
+        "Instantiation",
+        "Invocation",
+        "Invoke directly with args",
+        "Invoke with ToolCall",
+        "Use within an agent",
+        "Chaining",
+        "API reference",
+    ]
+    assert [h for h in headings if h in expected] == expected
+    assert "| Class | Package | Serializable | JS support | Package latest |" in markdown
+    code = "\n".join(cell.source for cell in _code_cells(nb))
+    assert '"type": "tool_call"' in code and '"name": tool.name' in code
+    assert "ACEDATACLOUD_API_TOKEN" in code and "LANGSMITH_API_KEY" in code
+    links = re.findall(r"\]\(([^)\s]+)\)", markdown)
+    assert all(link.startswith("https://") for link in links), links
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -206,6 +267,7 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path) -> None:
     cells = _code_cells(nb)
     assert "Backend: simulator at http://127.0.0.1:" in _text(cells[0])
     printed = _printed(nb)
+    assert "IProgress not found" not in printed  # the test extra has ipywidgets, like progress
     for needle in _MUST_PRINT[path.stem]:
         assert needle in printed, f"{path.name} did not print {needle!r}"
     images = [

@@ -196,23 +196,54 @@ def test_configuration_table_matches_the_client_defaults() -> None:
         assert ast.literal_eval(default) == params[name].default, name
 
 
-def test_relative_links_resolve() -> None:
-    links = re.findall(r"\]\((?!https?://|#)([^)\s]+)\)", TEXT)
-    assert any(link.startswith("notebooks/") for link in links)
-    missing = [link for link in links if not (ROOT / link).exists()]
+REPOSITORY = "https://github.com/langchain-nanobanana/langchain-nanobanana"
+BLOB = f"{REPOSITORY}/blob/main/"
+RAW = "https://raw.githubusercontent.com/langchain-nanobanana/langchain-nanobanana/main/"
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)[^)]*\)")
+
+
+def _links() -> list[str]:
+    """Targets of every Markdown link and image in the README, and of every HTML src/href."""
+    return _LINK.findall(TEXT) + re.findall(r"""(?:src|href)=["']([^"']+)["']""", TEXT)
+
+
+def test_every_link_is_absolute() -> None:
+    """The package index renders this README away from the repository: a relative link (a file
+    or a bare ``#anchor``) 404s there. Files are ``.../blob/main/PATH``, images raw URLs."""
+    relative = [link for link in _links() if not re.match(r"https?://", link)]
+    assert not relative, f"relative links in README.md: {relative}"
+
+
+def test_links_into_the_repository_resolve() -> None:
+    links = _links()
+    files = [link[len(BLOB) :].split("#")[0] for link in links if link.startswith(BLOB)]
+    files += [link[len(RAW) :] for link in links if link.startswith(RAW)]
+    assert any(path.startswith("notebooks/") for path in files)
+    missing = [path for path in files if not (ROOT / path).exists()]
     assert not missing, f"README links to missing files: {missing}"
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)", TEXT)
+    assert all(image.startswith(RAW) for image in images), images
 
 
 def test_anchor_links_resolve() -> None:
     headings = re.findall(r"^## (.+)$", TEXT, re.MULTILINE)
     slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
-    for anchor in re.findall(r"\]\(#([^)]+)\)", TEXT):
+    anchors = [link.split("#", 1)[1] for link in _links() if link.startswith(f"{BLOB}README.md#")]
+    assert anchors
+    for anchor in anchors:
         assert anchor in slugs, anchor
 
 
 def test_every_notebook_is_linked() -> None:
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        assert f"(notebooks/{path.name})" in TEXT, path.name
+        assert f"({BLOB}notebooks/{path.name})" in TEXT, path.name
+    assert f"({BLOB}docs/integrations/nanobanana.ipynb)" in TEXT
+
+
+def test_no_repository_internal_names() -> None:
+    """Users have neither the design notes nor the vendor files they were written from."""
+    for pattern in (r"\bSPEC\b", r"\bseeds?\b", r"seed 0\d\d", r"shared/"):
+        assert not re.search(pattern, TEXT, re.IGNORECASE), pattern
 
 
 def test_command_line_examples_run_against_the_simulator(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -291,3 +292,99 @@ def test_importing_the_module_does_not_import_tqdm() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- sharing the terminal with the user's own output -------------------------------------------
+
+
+def visible_lines(stream: str) -> list[str]:
+    """What a terminal shows: each line is what follows its last carriage return."""
+    return [line.rsplit("\r", 1)[-1].rstrip() for line in stream.split("\n")]
+
+
+@needs_tqdm
+def test_prints_inside_the_block_never_share_a_line_with_the_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quickstart's ``print`` while the bar runs, both on one terminal (here one buffer):
+    before, ``...waited=1.0s]2 succeeded`` on one line; now the print is a line of its own."""
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    with ProgressBar(file=terminal, use_tqdm=True) as bar:
+        for number, (elapsed, statuses) in enumerate(THREE_TASKS, start=1):
+            bar.update(progress_event(number, elapsed, statuses))
+            print(f"round {number} printed", "in two parts")
+        bar.write("written by bar.write")
+        print("no newline yet", end="")
+    assert sys.stdout is terminal  # restored
+    shown = visible_lines(terminal.getvalue())
+    for number in range(1, 5):
+        assert f"round {number} printed in two parts" in shown
+    assert "written by bar.write" in shown
+    assert "no newline yet" in terminal.getvalue()
+    for line in shown:
+        if "printed" in line or "written" in line:
+            assert "nano-banana" not in line and "task" not in line, line
+
+
+@needs_tqdm
+def test_log_lines_inside_the_block_never_share_a_line_with_the_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    handler = logging.StreamHandler(sys.stderr)  # a console handler, as basicConfig adds
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with ProgressBar(use_tqdm=True) as bar:
+            for number, (elapsed, statuses) in enumerate(THREE_TASKS, start=1):
+                bar.update(progress_event(number, elapsed, statuses))
+                logging.getLogger("user.code").warning("log line %d", number)
+    finally:
+        root.removeHandler(handler)
+    shown = visible_lines(terminal.getvalue())
+    assert [line for line in shown if "log line" in line] == [f"log line {n}" for n in range(1, 5)]
+
+
+def test_plain_lines_are_each_written_whole() -> None:
+    """Without tqdm each progress line is one ``write`` call: no thread can cut into it."""
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    with ProgressBar(file=Recorder(), use_tqdm=False) as bar:
+        waiting_run(THREE_TASKS).invoke(None, config={"callbacks": [bar]})
+        bar.write("between", file=Recorder())
+    assert writes == [line + "\n" for line in THREE_TASKS_LINES[:3]] + ["between\n"]
+
+
+@needs_tqdm
+def test_the_rate_is_tasks_per_second_of_real_time() -> None:
+    """Three tasks done when the first event arrives after 12 s of waiting: about 0.25 task/s,
+    not "47482.69task/s" (tqdm's clock used to start at that first event)."""
+    buffer = io.StringIO()
+    with ProgressBar(file=buffer, use_tqdm=True) as bar:
+        bar.update(progress_event(1, 12.0, {"a": S, "b": S, "c": S}))
+        assert bar._bar.format_dict["elapsed"] >= 12.0  # tqdm's clock: from when waiting began
+        bar.update(progress_event(2, 13.0, {"a": S, "b": S, "c": S, "d": P}))  # total grows
+        assert bar._bar.format_dict["elapsed"] >= 12.0  # reset() kept the clock
+    final = buffer.getvalue().split("\r")[-1]
+    match = re.search(r"([0-9.]+)(task/s|s/task)", final)
+    assert match, final
+    per_second = float(match[1]) if match[2] == "task/s" else 1 / float(match[1])
+    assert 0 < per_second <= 0.25  # 3 tasks in >= 13 s
+
+
+def test_the_progress_extra_brings_what_tqdm_auto_needs_in_jupyter() -> None:
+    """``tqdm.auto`` in a notebook needs ``ipywidgets``; without it: "IProgress not found"."""
+    from importlib.metadata import requires
+
+    extra = [r for r in requires("langchain-nanobanana") or [] if 'extra == "progress"' in r]
+    names = {r.split(";")[0].split(">")[0].split("=")[0].strip() for r in extra}
+    assert {"tqdm", "ipywidgets"} <= names

@@ -121,6 +121,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/journal_bench.py
 	$(PY) benchmarks/fleet_bench.py
 	$(PY) benchmarks/cli_bench.py
+	$(PY) benchmarks/cli_start.py
 	$(PY) benchmarks/rate_bench.py
 
 clean:

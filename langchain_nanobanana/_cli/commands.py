@@ -1,6 +1,7 @@
-"""The ``nanobanana`` subcommands: ``generate``/``edit``, ``task``, ``batch``, ``journal``,
-``simulate``. Each takes the parsed ``argparse.Namespace`` and the :class:`Output` and returns the
-exit code; problems found before any request raise :class:`CLIError`.
+"""The ``nanobanana`` subcommands ``task`` and ``batch`` (``generate``/``edit``/``wait`` are in
+``single``, ``models``/``completion`` in ``info``, ``journal``/``simulate`` in ``admin``). Each
+takes the parsed ``argparse.Namespace`` and the :class:`Output` and returns the exit code; problems
+found before any request raise :class:`CLIError`.
 """
 
 from __future__ import annotations
@@ -8,34 +9,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import time
-from collections.abc import Sequence
+import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from langchain_nanobanana._request import build_request
-from langchain_nanobanana.client import NanoBananaClient
-from langchain_nanobanana.errors import InvalidRequestError, NanoBananaError
-from langchain_nanobanana.journal import KeyStore, request_identity
-from langchain_nanobanana.models import ImageRequest
-from langchain_nanobanana.progress import ProgressBar, progress_event
+from langchain_nanobanana.errors import NanoBananaError
+from langchain_nanobanana.journal import KeyStore
 from langchain_nanobanana.results import ImageResult
 
-from .batch import Batch, BatchOptions, summary
+from .batch import Batch
 from .common import (
-    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_UNCERTAIN,
-    EXIT_USAGE,
     CLIError,
     Output,
     classify,
     client_options,
     download_result,
     error_info,
-    files_present,
     line_record,
     lock_out_dir,
     make_client,
@@ -43,168 +36,19 @@ from .common import (
     prepare_out_dir,
     worst,
 )
+from .ledger import BatchOptions, summary
+from .output import display_path, escape_field
 from .report import report_after_batch
-from .rows import Defaults, RowError, describe, plan_rows
+from .rows import Defaults, RowError
+from .single import wait_for
+from .source import Source, describe, plan_rows
 
-__all__ = ["cmd_batch", "cmd_generate", "cmd_task", "describe_exit_codes"]
+__all__ = ["cmd_batch", "cmd_task"]
 
 logger = logging.getLogger(__name__)
 
 #: Row errors listed before "... and N more".
 _MAX_LISTED = 20
-
-
-def _progress(output: Output) -> ProgressBar | None:
-    if output.quiet:
-        return None
-    tty = output.stderr.isatty()
-    return ProgressBar(file=output.stderr, desc="nanobanana", use_tqdm=None if tty else False)
-
-
-def wait_for(
-    client: NanoBananaClient, task_ids: Sequence[str], output: Output, max_wait: float
-) -> list[tuple[str, Any]]:
-    """Wait for ``task_ids`` on the client's poller with a progress bar on stderr.
-
-    Returns:
-        ``(task_id, ImageResult | exception)`` in the order the tasks ended.
-
-    """
-    bar = _progress(output)
-    started = time.monotonic()
-    outcomes: list[tuple[str, Any]] = []
-    try:
-        on_progress = bar.update if bar is not None else None
-        for item in client.iter_outcomes(task_ids, max_wait=max_wait, on_progress=on_progress):
-            outcomes.append(item)
-        return outcomes
-    finally:
-        if bar is not None:
-            if outcomes:  # the last round's event comes after the outcomes: draw the end too
-                ended = {
-                    t: "succeeded" if isinstance(o, ImageResult) else "failed" for t, o in outcomes
-                }
-                bar.update(progress_event(1, time.monotonic() - started, ended))
-            bar.close()
-
-
-# -- generate / edit ---------------------------------------------------------------------------
-
-
-def _build(args: argparse.Namespace, action: str) -> ImageRequest:
-    try:
-        return build_request(
-            action,
-            args.prompt,
-            list(args.images) if action == "edit" else None,
-            model=args.model,
-            aspect_ratio=args.aspect_ratio,
-            resolution=args.resolution,
-            count=args.count,
-            images_field="images",
-        )
-    except InvalidRequestError as exc:
-        raise CLIError(f"{exc.message} (nothing was sent)") from None
-
-
-def cmd_generate(args: argparse.Namespace, output: Output, action: str = "generate") -> int:
-    """``nanobanana generate|edit``: submit one request, wait, save the images under ``--out``,
-    print their paths (``--no-download``: URLs), or one ``--json`` line.
-
-    Before any request: the token and base URL (exit 3), the request (exit 2), the output folder
-    and the journal (``--key``; exit 2). With ``--key`` a key that already succeeded prints its
-    recorded files without any request.
-    """
-    options = client_options(args)
-    make_client(options, need_token=True).close()  # exit 3 before anything else
-    request = _build(args, action)
-    download = not args.no_download
-    out = prepare_out_dir(args.out) if download or args.key else None
-    key: str | None = args.key
-    result: ImageResult | None = None
-    files: list[str] = []
-    with contextlib.ExitStack() as stack:
-        if out is not None:
-            stack.enter_context(lock_out_dir(out, exclusive=False))
-        journal: KeyStore | None = None
-        if args.key or args.journal:
-            path = args.journal or Path(args.out) / "journal.sqlite"
-            journal = stack.enter_context(open_journal(path))
-        client = stack.enter_context(make_client(options, journal=journal))
-        try:
-            entry = journal.get(client.base_url, key) if journal is not None and key else None
-            if (
-                entry is not None
-                and entry.state == "succeeded"
-                and entry.identity == request_identity(request.to_payload())
-                and entry.result
-                and (not download or files_present(entry.files))
-            ):
-                result, files = ImageResult.model_validate(entry.result), entry.files
-                output.note(f"nanobanana: key {key!r} already succeeded: nothing sent")
-            else:
-                result = _run_one(client, request, args, output)
-                if download:
-                    assert out is not None
-                    files = download_result(client, journal, key, result, out)
-        except KeyboardInterrupt:
-            output.error("nanobanana: interrupted; a submitted task keeps running (see above)")
-            return EXIT_INTERRUPTED
-        except NanoBananaError as exc:
-            status, code = classify(exc)
-            if result is not None and result.status == "succeeded":
-                status, code = "pending", EXIT_FAILED  # paid and recorded; the download failed
-            label = "error" if code == EXIT_CONFIG else status
-            output.error(f"nanobanana: {label}: {exc}")
-            if output.json_lines:
-                output.record(
-                    line_record(
-                        id=key,
-                        status=status,
-                        task_id=exc.task_id or (result.task_id if result else None),
-                        trace_id=exc.trace_id,
-                        urls=result.urls if result else (),
-                        error=error_info(exc),
-                    )
-                )
-            return code
-    if output.json_lines:
-        output.record(
-            line_record(
-                id=key,
-                status="succeeded",
-                task_id=result.task_id,
-                trace_id=result.trace_id,
-                files=files,
-                urls=result.urls,
-            )
-        )
-    else:
-        for item in files or result.urls:
-            output.result(item)
-    return EXIT_OK
-
-
-def _run_one(
-    client: NanoBananaClient, request: ImageRequest, args: argparse.Namespace, output: Output
-) -> ImageResult:
-    result = client.submit(
-        request,
-        wait=False,
-        idempotency_key=args.key,
-        resubmit_uncertain=args.resubmit_uncertain,
-        retry_failed=args.retry_failed,
-    )
-    if result.status != "pending":
-        return result.raise_for_status()
-    assert result.task_id is not None
-    output.note(f"nanobanana: task {result.task_id} submitted; waiting")
-    for _, outcome in wait_for(client, [result.task_id], output, args.max_wait):
-        if isinstance(outcome, BaseException):
-            raise outcome
-        done: ImageResult = outcome
-        return done.raise_for_status()
-    raise AssertionError("unreachable: a wait always ends with an outcome")
 
 
 # -- task --------------------------------------------------------------------------------------
@@ -216,6 +60,7 @@ def cmd_task(args: argparse.Namespace, output: Output) -> int:
     """
     ids = list(dict.fromkeys(args.ids))
     out = prepare_out_dir(args.out) if args.out else None
+    shown = escape_field
     code = EXIT_OK
     with contextlib.ExitStack() as stack:
         if out is not None:
@@ -233,7 +78,7 @@ def cmd_task(args: argparse.Namespace, output: Output) -> int:
                     trace_id=getattr(outcome, "trace_id", None),
                     error=error_info(outcome),
                 )
-                human = f"{task_id}\t{status}\t{outcome}"
+                human = f"{shown(task_id)}\t{status}\t{shown(str(outcome))}"
                 _emit(output, record, human)
                 return exc_code
             result: ImageResult = outcome
@@ -241,6 +86,7 @@ def cmd_task(args: argparse.Namespace, output: Output) -> int:
             if result.status == "succeeded" and out is not None:
                 try:
                     files = download_result(client, None, None, result, out)
+                    files = [display_path(f, args.out, out) for f in files]
                 except NanoBananaError as exc:
                     output.error(f"nanobanana: {task_id}: download failed: {exc}")
                     error = error_info(exc)
@@ -254,10 +100,10 @@ def cmd_task(args: argparse.Namespace, output: Output) -> int:
                 error=error,
             )
             if result.status == "failed" and result.error is not None:
-                detail = f"{result.error.code}: {result.error.message}"
+                detail = shown(f"{result.error.code}: {result.error.message}")
             else:
-                detail = " ".join(files or result.urls)
-            _emit(output, record, f"{task_id}\t{result.status}\t{detail}".rstrip())
+                detail = " ".join(shown(f) for f in files or result.urls)
+            _emit(output, record, f"{shown(task_id)}\t{result.status}\t{detail}".rstrip())
             return EXIT_FAILED if result.status == "failed" else EXIT_OK
 
         try:
@@ -276,7 +122,7 @@ def cmd_task(args: argparse.Namespace, output: Output) -> int:
                     task_id=task_id,
                     error={"type": "NotFound", "code": "not_found", "message": "no such task"},
                 )
-                _emit(output, missing, f"{task_id}\tunknown\tno such task")
+                _emit(output, missing, f"{shown(task_id)}\tunknown\tno such task")
                 code = worst(code, EXIT_FAILED)
             elif record.status == "pending" and args.wait:
                 pending.append(task_id)
@@ -302,51 +148,87 @@ def _emit(output: Output, record: dict[str, Any], human: str) -> None:
 # -- batch -------------------------------------------------------------------------------------
 
 
+def _source(args: argparse.Namespace, stack: contextlib.ExitStack) -> Source:
+    """FILE, or for ``-`` standard input copied to a temporary file (deleted at the end): the
+    rows are read twice (validated first, then run).
+    """
+    if args.file != "-":
+        return Source.from_file(Path(args.file), args.format)
+    from .single import read_stdin
+
+    data = read_stdin("the batch")
+    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nanobanana-stdin-"))
+    path = Path(tmp) / "stdin"
+    path.write_bytes(data)
+    return Source(path, "<stdin>", Path.cwd(), args.format or "jsonl")
+
+
+def _open_manifest(path: Path, stack: contextlib.ExitStack) -> IO[str]:
+    """``manifest.jsonl`` opened for appending; a torn last line (a killed run) is ended first,
+    so it never glues onto this run's first record.
+    """
+    try:
+        torn = path.is_file() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
+        manifest = stack.enter_context(path.open("a", encoding="utf-8"))
+        if torn:
+            manifest.write("\n")
+            manifest.flush()
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror}") from None
+    return manifest
+
+
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)
+
+
 def cmd_batch(args: argparse.Namespace, output: Output) -> int:
-    """``nanobanana batch FILE``: validate every row, then run them (see ``_cli.batch``).
+    """``nanobanana batch FILE|-``: validate every row, then run them (see ``_cli.batch``).
 
     Before any request, in this order: the token and base URL (exit 3), every row (exit 2 unless
-    ``--skip-invalid``), the output folder and its lock (exit 2), the journal (exit 2), keys the
-    journal records for another request (exit 2 unless ``--skip-invalid``).
+    ``--skip-invalid``; a CSV with an unclosed quote is exit 2), the output folder and its lock
+    (exit 2), the journal (exit 2), keys the journal records for another request (exit 2 unless
+    ``--skip-invalid``).
     """
     options = client_options(args)
     make_client(options).close()  # no token / bad base URL: exit 3 before reading anything
-    path = Path(args.file)
-    defaults = Defaults(args.model, args.aspect_ratio, args.resolution, args.count)
-    plans, errors = plan_rows(path, defaults)
-    if not plans and not errors:
-        raise CLIError(f"{path} has no rows")
-    _report_invalid(path, errors, args.skip_invalid, output)
-    out = prepare_out_dir(args.out)
+    defaults = Defaults(
+        args.model, args.aspect_ratio, args.resolution, args.count, args.callback_url
+    )
+    out_arg = args.out or "out"
     with contextlib.ExitStack() as stack:
+        source = _source(args, stack)
+        plans, errors = plan_rows(source, defaults)
+        if not plans and not errors:
+            raise CLIError(f"{source.name} has no rows")
+        _report_invalid(source, errors, args.skip_invalid, output)
+        out = prepare_out_dir(out_arg)
         stack.enter_context(lock_out_dir(out, exclusive=True))
         journal = stack.enter_context(open_journal(args.journal or out / "journal.sqlite"))
         client = stack.enter_context(make_client(options, journal=journal))
         client.ensure_pool_size(args.concurrency * 2 + 4)
-        reused, known = _check_keys(journal, client.base_url, plans)
+        reused = _check_keys(journal, client.base_url, plans)
         if reused:
-            _report_invalid(path, reused, args.skip_invalid, output, journal=True)
+            _report_invalid(source, reused, args.skip_invalid, output, journal=True)
             errors = sorted([*errors, *reused], key=lambda e: e.line)
             taken = {e.line for e in reused}
             plans = [p for p in plans if p.line not in taken]
-        try:
-            manifest = stack.enter_context((out / "manifest.jsonl").open("a", encoding="utf-8"))
-        except OSError as exc:
-            raise CLIError(f"cannot write {out / 'manifest.jsonl'}: {exc.strerror}") from None
         batch = Batch(
-            path=path,
+            source=source,
             defaults=defaults,
             plans=plans,
             skipped={e.line for e in errors},
-            known=known,
             client=client,
             journal=journal,
             out=out,
-            manifest=manifest,
+            manifest=_open_manifest(out / "manifest.jsonl", stack),
             output=output,
             options=BatchOptions(
                 concurrency=args.concurrency,
                 download=not args.no_download,
+                wait=not args.no_wait,
                 resubmit_uncertain=args.resubmit_uncertain,
                 retry_failed=args.retry_failed,
                 max_wait=args.max_wait,
@@ -365,6 +247,9 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         code = worst(EXIT_FAILED if errors else EXIT_OK, batch.run())
     counts = batch.counts
     output.note(f"nanobanana: {summary(counts, len(plans) + len(errors))}")
+    if batch.fatal is not None:
+        reason = getattr(batch.fatal, "message", None) or repr(batch.fatal)
+        output.error(f"nanobanana: error: the run stopped: {reason}; re-run to go on")
     if counts.get("uncertain"):
         output.note(
             "nanobanana: uncertain rows may have been billed without a known task: look each "
@@ -374,15 +259,19 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         )
     if code == EXIT_INTERRUPTED:
         output.note("nanobanana: interrupted; re-run the same command to resume")
-    if not output.json_lines:
-        output.result(str(out / "manifest.jsonl"))
+    elif not args.no_wait or counts.get("pending") is None:
+        pass
+    else:
+        output.note("nanobanana: submitted; run the same command again to wait and download")
+    if not output.json_lines and batch.fatal is None:
+        output.result(os.path.join(out_arg, "manifest.jsonl"))
     if getattr(args, "report", False):
-        code = worst(code, report_after_batch(args.out, output))
+        code = worst(code, report_after_batch(out_arg, output))
     return code
 
 
 def _report_invalid(
-    path: Path,
+    source: Source,
     errors: list[RowError],
     skip: bool,
     output: Output,
@@ -392,7 +281,7 @@ def _report_invalid(
     if not errors:
         return
     for error in errors[:_MAX_LISTED]:
-        output.error(f"nanobanana: invalid row: {describe(path, error)}")
+        output.error(f"nanobanana: invalid row: {describe(source, error)}")
     if len(errors) > _MAX_LISTED:
         output.error(f"nanobanana: ... and {len(errors) - _MAX_LISTED} more invalid row(s)")
     if not skip:
@@ -404,17 +293,13 @@ def _report_invalid(
     output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
 
 
-def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> tuple[list[RowError], set[str]]:
-    """Rows whose key the journal records for another request (nothing is sent for them), and
-    the keys the journal knows at all (the others need no look-up before their submission).
-    """
+def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> list[RowError]:
+    """Rows whose key the journal records for another request (nothing is sent for them)."""
     reused: list[RowError] = []
-    known: set[str] = set()
     for plan in plans:
         entry = journal.get(scope, plan.key)
         if entry is None:
             continue
-        known.add(plan.key)
         if entry.identity != plan.identity:
             reused.append(
                 RowError(
@@ -426,16 +311,4 @@ def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> tuple[list[R
                     id=plan.key,
                 )
             )
-    return reused, known
-
-
-def describe_exit_codes() -> str:
-    """The exit-code table shown by ``--help``."""
-    return (
-        "exit codes (highest wins: 3 > 2 > 4 > 1 > 0): "
-        f"{EXIT_OK} all succeeded; {EXIT_FAILED} some row failed or is still pending, or an "
-        f"unknown task id; {EXIT_UNCERTAIN} some submission is uncertain (maybe billed: "
-        f"`nanobanana journal resolve|forget`); {EXIT_USAGE} usage or bad input, before any "
-        f"request; {EXIT_CONFIG} authentication, configuration or balance; "
-        f"{EXIT_INTERRUPTED} interrupted (Ctrl-C) after recording what was in flight"
-    )
+    return reused

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
-import sys
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any
 
 from langchain_nanobanana.client import ENV_TOKEN, NanoBananaClient
 from langchain_nanobanana.errors import (
@@ -26,11 +23,28 @@ from langchain_nanobanana.journal import JournalError, KeyStore, is_postgres_url
 from langchain_nanobanana.journal import open_journal as _open_store
 from langchain_nanobanana.results import ImageResult
 
+from .output import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_UNCERTAIN,
+    EXIT_USAGE,
+    CLIError,
+    Output,
+    RowStatus,
+    cli_text,
+    line_record,
+    worst,
+)
+
 __all__ = [
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_UNCERTAIN",
     "EXIT_USAGE",
     "CLIError",
@@ -51,105 +65,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Every row (every requested image set) succeeded.
-EXIT_OK = 0
-#: Some row failed or is still pending (timed out, download failed), or an unknown task id.
-EXIT_FAILED = 1
-#: Usage or bad input (bad arguments, a malformed row, an unwritable ``--out``, an unreadable
-#: journal, an idempotency key reused for another request): reported before any request.
-EXIT_USAGE = 2
-#: Authentication, configuration (no token, bad base URL) or balance: no point in going on.
-EXIT_CONFIG = 3
-#: Some submission is uncertain (maybe billed, task id unknown): settle it with
-#: ``nanobanana journal resolve|forget`` or re-run with ``--resubmit-uncertain``.
-EXIT_UNCERTAIN = 4
-#: Ctrl-C (SIGINT): what was in flight is recorded (journal and manifest) before exiting.
-EXIT_INTERRUPTED = 130
-
-#: "Highest wins": the order in which exit codes override each other (see ``nanobanana --help``).
-_RANK = {EXIT_OK: 0, EXIT_FAILED: 1, EXIT_UNCERTAIN: 2, EXIT_USAGE: 3, EXIT_CONFIG: 4}
-
-RowStatus = Literal["succeeded", "failed", "uncertain", "invalid", "pending"]
-
-
-def worst(*codes: int) -> int:
-    """The exit code that wins among ``codes``: 3 > 2 > 4 > 1 > 0 (anything else, e.g. 130,
-    wins over all of them). ``worst()`` is 0.
-    """
-    best = EXIT_OK
-    for code in codes:
-        if _RANK.get(code, 99) > _RANK.get(best, 99):
-            best = code
-    return best
-
-
-class CLIError(Exception):
-    """A problem that ends the command with ``exit_code`` and ``message`` on stderr (no
-    traceback). Raised before any request unless the message says otherwise.
-    """
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-
-
-class Output:
-    """The command's streams: results on stdout (one JSON object per line with ``--json``),
-    messages on stderr (``--quiet`` keeps only errors). Thread-safe; every write is flushed.
-
-    Args:
-        json_lines: Print records as JSON lines (``--json``) instead of human text.
-        quiet: Drop notes (progress and summaries); errors are always written.
-        stdout, stderr: Streams (default: ``sys.stdout`` / ``sys.stderr`` at write time).
-
-    """
-
-    def __init__(
-        self,
-        *,
-        json_lines: bool = False,
-        quiet: bool = False,
-        stdout: IO[str] | None = None,
-        stderr: IO[str] | None = None,
-    ) -> None:
-        self.json_lines = json_lines
-        self.quiet = quiet
-        self._stdout = stdout
-        self._stderr = stderr
-        self._lock = threading.Lock()
-
-    @property
-    def stdout(self) -> IO[str]:
-        """The results stream."""
-        return self._stdout if self._stdout is not None else sys.stdout
-
-    @property
-    def stderr(self) -> IO[str]:
-        """The messages stream (progress, notes, errors)."""
-        return self._stderr if self._stderr is not None else sys.stderr
-
-    def result(self, text: str) -> None:
-        """Write one line of results to stdout."""
-        with self._lock:
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
-
-    def record(self, record: Mapping[str, Any]) -> None:
-        """Write ``record`` as one JSON line to stdout."""
-        self.result(json.dumps(record, ensure_ascii=False))
-
-    def note(self, text: str) -> None:
-        """A message on stderr, unless ``quiet``."""
-        if not self.quiet:
-            self.error(text)
-
-    def error(self, text: str) -> None:
-        """A message on stderr, always."""
-        with self._lock:
-            self.stderr.write(text + "\n")
-            self.stderr.flush()
-
 
 def error_info(exc: BaseException) -> dict[str, Any]:
     """The ``error`` field of a line: ``{"type", "code", "message"}`` (``code`` may be null);
@@ -158,35 +73,7 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     return {
         "type": type(exc).__name__,
         "code": getattr(exc, "code", None),
-        "message": str(exc),
-    }
-
-
-def line_record(
-    *,
-    id: str | None,
-    status: RowStatus | str,
-    task_id: str | None = None,
-    trace_id: str | None = None,
-    files: Sequence[str] = (),
-    urls: Sequence[str] = (),
-    error: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One ``--json`` / ``manifest.jsonl`` line (one schema for both).
-
-    Fields: ``id`` (the row's idempotency key), ``task_id``, ``trace_id``, ``status``
-    (``succeeded``, ``failed``, ``uncertain``, ``invalid``, ``pending``; ``task`` adds
-    ``unknown``), ``files`` (absolute paths of the downloaded images), ``urls`` (the images'
-    URLs), ``error`` (``{"type", "code", "message"}`` or null).
-    """
-    return {
-        "id": id,
-        "task_id": task_id,
-        "trace_id": trace_id,
-        "status": status,
-        "files": list(files),
-        "urls": list(urls),
-        "error": dict(error) if error is not None else None,
+        "message": cli_text(str(exc)),
     }
 
 

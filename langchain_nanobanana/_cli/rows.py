@@ -1,9 +1,9 @@
-"""Reading a ``nanobanana batch`` file: one request per row, JSONL or CSV (by extension).
+"""One row of a ``nanobanana batch`` file: its columns, defaults, validation and request.
 
 Columns / keys (all but ``prompt`` optional; empty CSV cells and JSON ``null`` are absent):
 
 =================  ===============================================================================
-``prompt``         the text (required)
+``prompt``         the text (required; a prompt that is just ``-`` is refused, never sent)
 ``id``             the row's idempotency key; rows without one get ``auto-<20 hex>-<n>``: the
                    start of the request identity (``journal.request_identity``) and the row's
                    occurrence number among identical rows (1, 2, ...), so a re-run finds them again
@@ -14,30 +14,23 @@ Columns / keys (all but ``prompt`` optional; empty CSV cells and JSON ``null`` a
                    ``--model`` ... options, else the API's defaults
 =================  ===============================================================================
 
-Validation reads the whole file once (:func:`plan_rows`) and keeps per row only its line, key and
-identity (about 200 bytes), so memory stays flat in the number and size of rows; the run reads the
-file a second time (:func:`iter_rows`) and builds each request just before sending it.
+Reading a whole file (JSONL, CSV, standard input) is :mod:`._cli.source`'s job.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langchain_nanobanana._request import build_request
 from langchain_nanobanana.errors import InvalidRequestError
-from langchain_nanobanana.journal import request_identity
 from langchain_nanobanana.models import ImageRequest
 
-from .common import CLIError
-
-__all__ = ["FIELDS", "Defaults", "Plan", "Row", "RowError", "iter_rows", "plan_rows"]
+__all__ = ["FIELDS", "Defaults", "Row", "RowError", "parse_row", "unknown_columns"]
 
 #: The columns a row may have.
 FIELDS = ("id", "prompt", "action", "images", "model", "aspect_ratio", "resolution", "count")
@@ -52,6 +45,7 @@ class Defaults:
     aspect_ratio: str | None = None
     resolution: str | None = None
     count: int | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +59,7 @@ class Row:
         prompt: The text.
         images: URLs, data URIs and absolute local paths, in order.
         model, aspect_ratio, resolution, count: The row's values, defaults applied.
+        callback_url: ``--callback-url`` (the same for every row), or ``None``.
 
     """
 
@@ -77,6 +72,7 @@ class Row:
     aspect_ratio: str | None
     resolution: str | None
     count: int | None
+    callback_url: str | None = None
 
     def build(self) -> ImageRequest:
         """The validated request (local images read and sniffed now).
@@ -90,6 +86,7 @@ class Row:
             "aspect_ratio": self.aspect_ratio,
             "resolution": self.resolution,
             "count": self.count,
+            "callback_url": self.callback_url,
         }
         if self.action != "edit" and self.images:
             raise RowError(
@@ -106,7 +103,8 @@ class Row:
                 **{k: v for k, v in fields.items() if v is not None},
             )
         except InvalidRequestError as exc:
-            field = exc.field or _field_in(exc.message, default="images")
+            named = exc.field if exc.field not in (None, "input") else None  # "input": a rule
+            field = named or _field_in(exc.message, default="images")  # across fields
             field = field.split("[")[0] if field.startswith("images") else field
             message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
             raise RowError(self.line, _column(field), message) from None
@@ -135,17 +133,6 @@ class RowError(Exception):
         return self.id or f"line-{self.line}"
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What validation keeps of a valid row: ``line``, ``key`` (idempotency key), ``identity``
-    (``request_identity`` of its body, 64 hex characters).
-    """
-
-    line: int
-    key: str
-    identity: str
-
-
 def _field_in(message: str, default: str = "row") -> str:
     head = message.split(":", 1)[0].split("=", 1)[0].split(" ", 1)[0].strip()
     return (
@@ -159,7 +146,7 @@ def _column(field: str) -> str:
     return "images" + field[len("image_urls") :] if field.startswith("image_urls") else field
 
 
-def _unknown(line: int, names: list[str]) -> RowError:
+def unknown_columns(line: int, names: list[str]) -> RowError:
     hints = []
     for name in names:
         close = difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.6)
@@ -182,7 +169,17 @@ def _resolve_image(item: str, base: Path) -> str:
     return str(path if path.is_absolute() else base / path)
 
 
-def _row(line: int, raw: Mapping[str, Any], base: Path, defaults: Defaults, csv_row: bool) -> Row:
+def parse_row(
+    line: int, raw: Mapping[str, Any], base: Path, defaults: Defaults, csv_row: bool
+) -> Row:
+    """The :class:`Row` of one parsed record (``raw``: column -> value) at ``line``; relative
+    image paths start from ``base``; ``csv_row``: values are CSV text (``count`` from digits,
+    ``images`` split on whitespace).
+
+    Raises:
+        RowError: An unknown column, a missing or ``-`` prompt, a value of the wrong type.
+
+    """
     unknown = [str(k) for k in raw if k not in FIELDS]
     row_id: str | None = None
     ident = raw.get("id")
@@ -191,12 +188,14 @@ def _row(line: int, raw: Mapping[str, Any], base: Path, defaults: Defaults, csv_
     if isinstance(ident, str) and ident.strip():
         row_id = ident.strip()
     if unknown:
-        raise _unknown(line, unknown)
+        raise unknown_columns(line, unknown)
     if ident not in (None, "") and row_id is None:
         raise RowError(line, "id", f"expected text, got {json.dumps(ident)[:60]}")
     prompt = _text(line, "prompt", raw.get("prompt"), row_id)
     if prompt is None:
         raise RowError(line, "prompt", "missing: every row needs a prompt", row_id)
+    if prompt.strip() == "-":
+        raise RowError(line, "prompt", "is just '-' (a placeholder, never sent)", row_id)
     images_raw = raw.get("images")
     images: list[str]
     if images_raw is None or images_raw == "":
@@ -231,146 +230,5 @@ def _row(line: int, raw: Mapping[str, Any], base: Path, defaults: Defaults, csv_
         or defaults.aspect_ratio,
         resolution=_text(line, "resolution", raw.get("resolution"), row_id) or defaults.resolution,
         count=count,
+        callback_url=defaults.callback_url,
     )
-
-
-def _jsonl(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
-    base = path.parent
-    with path.open("rb") as fh:
-        for number, raw_line in enumerate(fh, start=1):
-            try:
-                text = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                yield RowError(number, "row", f"not UTF-8 text ({exc.reason})")
-                continue
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text)
-            except ValueError as exc:
-                yield RowError(number, "row", f"not a JSON object: {exc}")
-                continue
-            if not isinstance(data, dict):
-                yield RowError(number, "row", f"expected a JSON object, got {type(data).__name__}")
-                continue
-            try:
-                yield _row(number, data, base, defaults, csv_row=False)
-            except RowError as exc:
-                yield exc
-
-
-def _csv(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
-    base = path.parent
-    try:
-        fh = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise CLIError(f"cannot read {path}: {exc.strerror}") from None
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader, None)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise CLIError(f"{path}: line 1: cannot read the CSV header: {exc}") from None
-        if header is None:
-            return
-        names = [h.strip() for h in header]
-        unknown = [n for n in names if n not in FIELDS]
-        if unknown:
-            raise CLIError(f"{path}: {_unknown(1, unknown)}")
-        if "prompt" not in names:
-            raise CLIError(
-                f"{path}: line 1: the header has no 'prompt' column ({', '.join(names)})"
-            )
-        if len(set(names)) != len(names):
-            raise CLIError(f"{path}: line 1: a column appears twice in the header")
-        last = reader.line_num
-        while True:
-            start = last + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                raise CLIError(f"{path}: line {start}: not UTF-8 text ({exc.reason})") from None
-            except csv.Error as exc:
-                raise CLIError(f"{path}: line {start}: malformed CSV ({exc})") from None
-            last = reader.line_num
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) > len(names):
-                yield RowError(start, "row", f"{len(cells)} cells but {len(names)} columns")
-                continue
-            data = dict(zip(names, (c.strip() for c in cells), strict=False))
-            try:
-                yield _row(start, data, base, defaults, csv_row=True)
-            except RowError as exc:
-                yield exc
-
-
-def iter_rows(path: Path, defaults: Defaults) -> Iterator[Row | RowError]:
-    """Parse ``path`` row by row (streamed): ``.csv`` as CSV, ``.jsonl``/``.ndjson``/``.json``
-    as JSON lines.
-
-    Yields:
-        A :class:`Row`, or a :class:`RowError` for a row that cannot be parsed.
-
-    Raises:
-        CLIError: (exit 2) unknown extension, unreadable file, bad CSV header or framing.
-
-    """
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise CLIError(f"no such file: {path}")
-    if suffix == ".csv":
-        return _csv(path, defaults)
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return _jsonl(path, defaults)
-    raise CLIError(f"{path}: unknown extension {suffix!r}; use .jsonl (JSON lines) or .csv")
-
-
-def plan_rows(path: Path, defaults: Defaults) -> tuple[list[Plan], list[RowError]]:
-    """Validate every row of ``path`` (local images are read) and give each its key.
-
-    Returns:
-        ``(plans, errors)``: one :class:`Plan` per valid row and one :class:`RowError` per invalid
-        row (a repeated ``id`` is an error on its later line), both in file order.
-
-    Raises:
-        CLIError: As :func:`iter_rows`.
-
-    """
-    plans: list[Plan] = []
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    occurrences: dict[str, int] = {}
-    for item in iter_rows(path, defaults):
-        if isinstance(item, RowError):
-            errors.append(item)
-            continue
-        try:
-            request = item.build()
-        except RowError as exc:
-            exc.id = item.id
-            errors.append(exc)
-            continue
-        identity = request_identity(request.to_payload())
-        if item.id is not None:
-            if item.id in seen:
-                errors.append(
-                    RowError(
-                        item.line, "id", f"{item.id!r} is already used on line {seen[item.id]}"
-                    )
-                )
-                continue
-            key = item.id
-        else:
-            n = occurrences[identity] = occurrences.get(identity, 0) + 1
-            key = f"auto-{identity[:20]}-{n}"
-        seen[key] = item.line
-        plans.append(Plan(line=item.line, key=key, identity=identity))
-    return plans, errors
-
-
-def describe(path: Path, error: RowError) -> str:
-    """``FILE:LINE: FIELD: why`` for an error message."""
-    return f"{os.fspath(path)}:{error.line}: {error.field}: {error.message}"

@@ -142,6 +142,9 @@ _PROBE = textwrap.dedent(
     sys.addaudithook(audit)
     import langchain_nanobanana  # noqa: F401
 
+    bare = sorted(sys.modules)
+    from langchain_nanobanana import *  # noqa: F403  every public name, imported lazily
+
     after_import = sorted(t.name for t in threading.enumerate())
     modules = sorted(sys.modules)
     # Building a client (session, adapters, poller object) sends nothing and starts no thread:
@@ -153,6 +156,7 @@ _PROBE = textwrap.dedent(
         json.dumps(
             {
                 "modules": modules,
+                "bare": bare,
                 "events": events,
                 "threads": after_import,
                 "threads_with_client": after_client,
@@ -180,8 +184,9 @@ OPTIONAL_TOPS = (
 
 
 def test_import_is_light_and_offline() -> None:
-    """``import langchain_nanobanana`` in a fresh interpreter: no simulator, no server module,
-    no agent framework, no optional package (tqdm, langchain...), no thread and no network.
+    """``import langchain_nanobanana`` (then every public name) in a fresh interpreter: no
+    simulator, no server module, no agent framework, no optional package (tqdm, langchain...), no
+    thread and no network; the bare import loads nothing heavy at all (names are lazy).
     """
     out = subprocess.run(
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True
@@ -189,6 +194,9 @@ def test_import_is_light_and_offline() -> None:
     report = json.loads(out.stdout.strip().splitlines()[-1])
     modules = set(report["modules"])
     assert "langchain_nanobanana" in modules and "langchain_nanobanana.client" in modules
+    # The bare import is lazy: no LangChain, no pydantic, no HTTP stack until a name is used.
+    bare = {m.split(".")[0] for m in report["bare"]}
+    assert not bare & {"langchain_core", "pydantic", "requests", "urllib3"}, bare
     forbidden = {
         "langchain_nanobanana.testing",
         "langchain_nanobanana.middleware",  # imports langchain.agents (extra "agents")

@@ -329,7 +329,7 @@ class NanoBananaClient:
         return record.to_result()
 
     def _start(
-        self, request: ImageRequest, wait: bool, key: str | None, **options: bool
+        self, request: ImageRequest, wait: bool, key: str | None, **options: Any
     ) -> ImageResult:
         """The I/O step of one submission; with ``key`` the journal's protocol
         (:func:`~langchain_nanobanana.journal.protocol.submit_once`) runs around it: a recorded
@@ -550,6 +550,7 @@ class NanoBananaClient:
         resubmit_uncertain: bool = False,
         retry_failed: bool = False,
         on_progress: Callable[[dict[str, Any]], Any] | None = None,
+        busy_wait: float | None = None,
     ) -> ImageResult:
         """Send one validated request and, unless told not to, wait for its images: the one
         submit-and-wait path of ``generate``/``edit``, the tools and the Runnable.
@@ -583,9 +584,14 @@ class NanoBananaClient:
 
         A ``KeyboardInterrupt`` while waiting carries the task_id (``task_ids`` and a note).
         ``on_progress`` gets the ``nano_banana_progress`` payload after each poll round.
+        ``busy_wait``: seconds to wait while another live caller (another worker of a shared
+        journal) holds ``idempotency_key`` (default 600.0); ``0`` raises
+        ``IdempotencyKeyBusyError`` at once, nothing sent.
 
         """
-        options = dict(resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
+        options = dict(
+            resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed, busy_wait=busy_wait
+        )
         result = self._start(request, wait, idempotency_key, **options)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()
@@ -865,12 +871,15 @@ class NanoBananaClient:
         resubmit_uncertain: bool = False,
         retry_failed: bool = False,
         on_progress: Callable[[dict[str, Any]], Any] | None = None,
+        busy_wait: float | None = None,
     ) -> ImageResult:
         """Async :meth:`submit`; same errors. A cancellation while the POST is in flight logs
         the task_id at WARNING when the answer arrives (and the journal records it).
         ``on_progress`` may be a coroutine function.
         """
-        options = dict(resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
+        options = dict(
+            resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed, busy_wait=busy_wait
+        )
         result = await self._in_thread(self._start, request, wait, idempotency_key, **options)
         if result.status != "pending" or not wait or request.callback_url is not None:
             return result.raise_for_status()

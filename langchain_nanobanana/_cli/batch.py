@@ -184,6 +184,7 @@ class Batch(Ledger):
             idempotency_key=plan.key,
             resubmit_uncertain=self.options.resubmit_uncertain,
             retry_failed=self.options.retry_failed,
+            busy_wait=600.0 if self._draining else 0.0,  # another worker's row: defer it
         )
         flight.task_id, flight.trace_id = result.task_id, result.trace_id
         if result.status == "succeeded":

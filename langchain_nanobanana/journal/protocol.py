@@ -60,6 +60,7 @@ def submit_once(
     *,
     resubmit_uncertain: bool = False,
     retry_failed: bool = False,
+    busy_wait: float | None = None,
 ) -> Decision | R:
     """Send a keyed submission at most once: ``send()`` runs only when the journal reserves
     the key for this caller, and its outcome is recorded before this returns.
@@ -72,6 +73,9 @@ def submit_once(
         send: The step that POSTs the request and reads its answer (an ``ImageResult``:
             ``pending`` with a ``task_id``, or final in sync mode).
         resubmit_uncertain, retry_failed: See ``KeyStore.begin``.
+        busy_wait: Seconds to wait for another live owner of the key (``KeyStore.begin``'s
+            ``wait``; ``None``: its default, 600 s); ``0`` raises ``IdempotencyKeyBusyError``
+            at once, so a worker can take another row meanwhile.
 
     Returns:
         The :class:`Decision` when nothing was sent (``"done"``: ``decision.result``;
@@ -84,8 +88,14 @@ def submit_once(
         be recorded.
 
     """
+    waiting = {} if busy_wait is None else {"wait": busy_wait}
     decision = journal.begin(
-        scope, key, identity, resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed
+        scope,
+        key,
+        identity,
+        resubmit_uncertain=resubmit_uncertain,
+        retry_failed=retry_failed,
+        **waiting,
     )
     if decision.kind != "submit":
         if not (decision.result or decision.task_id):

@@ -30,6 +30,7 @@ from langchain_nanobanana import (
     TaskFailedError,
     TaskTimeoutError,
 )
+from langchain_nanobanana._request import build_request
 from langchain_nanobanana.testing import FakeNanoBananaServer
 from tests.helpers import eventually, fast_client
 
@@ -308,4 +309,29 @@ def test_a_refusal_that_names_a_task_does_not_free_the_journal_key(
     again = client.generate("a cat", idempotency_key="k1", wait=False)
     assert again.task_id == "named-task" and again.status == "pending"
     assert len(sim.requests_to(SUBMIT)) == before
+    client.close()
+
+
+def test_busy_wait_zero_defers_at_once_while_another_caller_holds_the_key(
+    sim: FakeNanoBananaServer, tmp_path: Any
+) -> None:
+    from langchain_nanobanana.journal import IdempotencyKeyBusyError
+
+    sim.submit_latency = 1.5  # the first caller's POST is in flight for 1.5 s
+    client = fast_client(sim, journal=str(tmp_path / "j.sqlite"))
+
+    def first_caller() -> None:
+        client.generate("a cat", idempotency_key="k", wait=False)
+
+    first = threading.Thread(target=first_caller)
+    first.start()
+    assert eventually(lambda: len(sim.requests_to(SUBMIT)) == 1)
+    assert first.is_alive()
+    request = build_request("generate", "a cat")
+    with pytest.raises(IdempotencyKeyBusyError):
+        client.submit(request, wait=False, idempotency_key="k", busy_wait=0)
+    first.join()
+    assert len(sim.requests_to(SUBMIT)) == 1  # the deferred caller sent nothing
+    again = client.submit(request, wait=False, idempotency_key="k", busy_wait=0)
+    assert again.task_id in sim.tasks  # the owner's task, now recorded
     client.close()

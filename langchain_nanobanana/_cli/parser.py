@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from .options import (
     EXAMPLES,
@@ -46,11 +46,30 @@ COMMANDS: dict[str, str] = {
 MAX_CONCURRENCY = 256
 
 
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` whose "unrecognized arguments" error names the options but never
+    echoes their values: ``--token sk-...`` (an option we refuse) must not print the token.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with ``message``, the values of unrecognized arguments left out."""
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            words = message[len(prefix) :].split()
+            names = [
+                w.split("=", 1)[0] + ("=..." if "=" in w else "") for w in words if w[:1] == "-"
+            ]
+            hidden = len(words) - len(names)
+            note = f" (and {hidden} value(s), not shown)" if hidden else ""
+            message = prefix + (" ".join(names) or "values") + note
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``nanobanana`` argument parser (subcommands in :data:`COMMANDS`)."""
     from langchain_nanobanana import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nanobanana",
         description="Generate and edit images with the Nano Banana Images API (Ace Data Cloud):\n"
         "single requests, task look-ups, and resumable batches that never pay twice.\n"
@@ -207,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="write <out>/report.html at the end (see `report`)"
     )
     run_options(batch, batch=True)
-    add_report_parser(sub)
+    add_report_parser(sub)  # type: ignore[arg-type]  # a _Parser is an ArgumentParser
 
     models = command(
         "models",

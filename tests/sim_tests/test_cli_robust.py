@@ -348,3 +348,21 @@ def test_ctrl_c_during_a_slow_submission_exits_promptly(
     _, err = proc.communicate(timeout=15)  # not the 30 s the POST would take
     assert proc.returncode == 130, err
     assert manifest(out)["k0"]["status"] == "uncertain"  # recorded before the exit
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "a cat", "--token", "sk-secret-123"],
+        ["generate", "a cat", "--token=sk-secret-123"],
+        ["--token", "sk-secret-123", "models"],
+        ["batch", "rows.jsonl", "--api-key", "sk-secret-123"],
+    ],
+)
+def test_a_refused_option_never_echoes_its_value(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "unrecognized arguments" in captured.err
+    assert "sk-secret-123" not in captured.err + captured.out

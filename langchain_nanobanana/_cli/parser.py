@@ -10,6 +10,7 @@ when that subcommand runs).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
@@ -62,6 +63,8 @@ class _Parser(argparse.ArgumentParser):
             hidden = len(words) - len(names)
             note = f" (and {hidden} value(s), not shown)" if hidden else ""
             message = prefix + (" ".join(names) or "values") + note
+        # a value taken for a subcommand (``--token sk-... models``) is not echoed either
+        message = re.sub(r"invalid choice: '.*?' \(", "invalid choice (", message, flags=re.S)
         super().error(message)
 
 

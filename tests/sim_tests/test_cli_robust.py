@@ -364,5 +364,5 @@ def test_a_refused_option_never_echoes_its_value(
 ) -> None:
     assert main(argv) == 2
     captured = capsys.readouterr()
-    assert "unrecognized arguments" in captured.err
+    assert "nanobanana: error:" in captured.err
     assert "sk-secret-123" not in captured.err + captured.out

@@ -14,6 +14,8 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from langchain_nanobanana._core.classify import read_retry_statuses
+
 __all__ = ["RETRY_AFTER_CAP", "RedactedHeader", "_PoolAdapter", "_policies"]
 
 RETRY_AFTER_CAP = 60.0
@@ -95,7 +97,10 @@ def _policies(
     }
     submit = _SubmitRetry(read=0, other=0, status_forcelist=frozenset(), **common)
     read = _ReadRetry(
-        read=max_retries, other=max_retries, status_forcelist={500, 502, 503, 504}, **common
+        read=max_retries,
+        other=max_retries,
+        status_forcelist=read_retry_statuses(),  # from the error facts, not a list of our own
+        **common,
     )
     for policy in (submit, read):
         policy.retry_after_cap = retry_after_cap

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_nanobanana._core.http import opt_str
 from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
 
 
@@ -73,11 +74,6 @@ def _strip_account_fields(value: Any) -> Any:
             copy = item
         parent[slot] = copy
     return root[0]
-
-
-def opt_str(value: object) -> str | None:
-    """``value`` when it is a non-empty ``str``, else ``None`` (answers may carry any type)."""
-    return value if isinstance(value, str) and value else None
 
 
 #: ``state`` / ``status`` words of a task record that mean done or failed. The API documents no

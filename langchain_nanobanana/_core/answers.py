@@ -25,22 +25,16 @@ import json
 import logging
 from typing import Any
 
-from langchain_nanobanana._core.http import Answer, parse_retry_after
+from langchain_nanobanana._core.classify import KNOWN_CODES, classify_error, read_retry_statuses
+from langchain_nanobanana._core.http import Answer, opt_str, parse_retry_after
 from langchain_nanobanana.errors import (
     APIResponseValidationError,
-    AuthenticationError,
-    BadRequestError,
-    ContentModerationError,
-    InsufficientBalanceError,
     NanoBananaAPIError,
     NanoBananaError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
     ServerError,
     SubmissionUncertainError,
 )
-from langchain_nanobanana.results import ImageResult, TaskRecord, opt_str
+from langchain_nanobanana.results import ImageResult, TaskRecord
 
 __all__ = [
     "Answer",
@@ -50,32 +44,10 @@ __all__ = [
     "read_acknowledgement",
     "read_batch",
     "read_record",
+    "read_retry_statuses",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: ``error.code`` -> error class (the Integration Guide's table and the vendor SDK's map); checked
-#: before the status.
-_BY_CODE: dict[str, type[NanoBananaAPIError]] = {
-    "token_mismatched": BadRequestError,
-    "api_not_implemented": BadRequestError,
-    "invalid_token": AuthenticationError,
-    "token_expired": AuthenticationError,
-    "no_token": AuthenticationError,
-    "used_up": InsufficientBalanceError,
-    "disabled": PermissionDeniedError,
-    "too_many_requests": RateLimitError,
-    "api_error": ServerError,
-}
-#: HTTP status -> error class, when the code is unknown or missing.
-_BY_STATUS: dict[int, type[NanoBananaAPIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    402: InsufficientBalanceError,
-    403: ContentModerationError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
 
 
 def decode_object(answer: Answer, *, task_id: str | None = None, billable: bool = False) -> Any:
@@ -111,59 +83,6 @@ def unreadable(
         trace_id=trace_id,
         body=answer.snippet(),
     )
-
-
-def classify_error(
-    answer: Answer, data: object, *, task_id: str | None = None
-) -> NanoBananaAPIError:
-    """Map an error answer (any status, or a 2xx saying ``success: false``) to its class.
-
-    Args:
-        answer: The HTTP answer (status and headers are read).
-        data: Its decoded body (any JSON value), or ``None`` when it was not JSON.
-        task_id: The task concerned, when the caller knows it.
-
-    Returns:
-        The exception instance (not raised): by ``error.code`` first (``_BY_CODE``), then by
-        status (400, 401, 402, 403 -> moderation, 429, 5xx); anything else NanoBananaAPIError.
-
-    """
-    code: str | None = None
-    message: str | None = None
-    trace_id: str | None = None
-    named: str | None = None
-    body: object = answer.snippet()
-    if isinstance(data, dict):
-        body = data
-        err = data.get("error")
-        if isinstance(err, dict):
-            code, message = opt_str(err.get("code")), opt_str(err.get("message"))
-        else:
-            message = opt_str(err) or opt_str(data.get("message"))
-        trace_id = opt_str(data.get("trace_id"))
-        named = opt_str(data.get("task_id"))
-        task_id = task_id or named
-    elif data is None and answer.body:
-        message = f"Unexpected non-JSON answer from the API: {answer.snippet()!r}"
-    cls = _BY_CODE.get(code or "") or _BY_STATUS.get(answer.status)
-    if cls is None:
-        cls = ServerError if answer.status >= 500 else NanoBananaAPIError
-    extra: dict[str, Any] = {}
-    if cls is RateLimitError:
-        extra["retry_after"] = parse_retry_after(answer.header("retry-after"))
-    error = cls(
-        message or f"HTTP {answer.status} error",
-        status_code=answer.status,
-        code=code,
-        trace_id=trace_id,
-        task_id=task_id,
-        body=body,
-        **extra,
-    )
-    if named and error.billed == "no":  # the answer names a task: one exists, so it may be paid
-        error.billed = "maybe"
-        error.retryable = False
-    return error
 
 
 def _successful_object(answer: Answer, *, task_id: str | None, billable: bool) -> dict[str, Any]:
@@ -220,7 +139,7 @@ def read_acknowledgement(answer: Answer, *, in_line: bool) -> ImageResult:
     except ServerError as exc:
         raise _uncertain(exc) from exc
     except NanoBananaAPIError as exc:
-        ran = 200 <= exc.status_code < 300 and exc.task_id and exc.code not in _BY_CODE
+        ran = 200 <= exc.status_code < 300 and exc.task_id and exc.code not in KNOWN_CODES
         if ran and isinstance(exc.body, dict):
             # success: false naming its task, with a code of the task's own: it ran and failed.
             return ImageResult.from_response(exc.body)

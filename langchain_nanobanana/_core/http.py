@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
-__all__ = ["SNIPPET", "Answer", "parse_retry_after"]
+__all__ = ["SNIPPET", "Answer", "opt_str", "parse_retry_after"]
 
 #: Characters of a body quoted in messages.
 SNIPPET = 200
@@ -62,3 +62,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def opt_str(value: object) -> str | None:
+    """``value`` when it is a non-empty ``str``, else ``None`` (answers may carry any type)."""
+    return value if isinstance(value, str) and value else None

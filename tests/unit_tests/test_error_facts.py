@@ -149,3 +149,11 @@ def test_no_module_keeps_its_own_list_of_error_classes() -> None:
                 if len(elts) >= 2 and sum(e in names for e in elts) >= 2:
                     offenders.append(f"{path.relative_to(root)}:{node.lineno}: {elts}")
     assert offenders == []
+
+
+def test_the_read_policy_statuses_are_derived_from_the_facts() -> None:
+    from langchain_nanobanana._core.classify import read_retry_statuses
+
+    statuses = read_retry_statuses()
+    assert statuses == frozenset(range(500, 600))  # every 5xx: ServerError, retryable on a read
+    assert not statuses & {400, 401, 402, 403, 404, 429}

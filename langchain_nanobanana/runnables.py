@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
@@ -41,6 +39,15 @@ from langchain_core.runnables.config import (
     get_executor_for_config,
 )
 
+from langchain_nanobanana._batching import (
+    Batch,
+    Runs,
+    awaited,
+    batch_args,
+    concurrency,
+    key_of,
+    start_run,
+)
 from langchain_nanobanana._config import Configured
 from langchain_nanobanana._core.polling import Outcome
 from langchain_nanobanana._request import build_request
@@ -48,8 +55,6 @@ from langchain_nanobanana.errors import (
     SAFE_TO_RETRY,
     ConfigurationError,
     InvalidRequestError,
-    NanoBananaError,
-    attach_task_ids,
 )
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.progress import PROGRESS_EVENT, dispatcher
@@ -87,119 +92,6 @@ def prompt_text(value: object) -> str:
         f"prompt of type {type(value).__name__} is not supported; use str, a PromptValue "
         "(from a prompt template), a BaseMessage, or a dict with 'prompt'"
     )
-
-
-class _Batch:
-    """The bookkeeping of one batch, shared by the sync and async drivers (no I/O).
-
-    Inputs are validated when built; ``return_exceptions=False`` raises the first bad input
-    before anything is sent.
-    """
-
-    def __init__(
-        self,
-        runnable: NanoBananaImageGenerator,
-        inputs: Sequence[ImageGeneratorInput],
-        return_exceptions: bool,
-    ) -> None:
-        self.return_exceptions = return_exceptions
-        self.requests: list[ImageRequest | Exception] = []
-        self.keys: list[str | None] = [_key_of(value) for value in inputs]
-        for value in inputs:
-            try:
-                self.requests.append(runnable.to_request(value))
-            except Exception as exc:
-                if not return_exceptions:
-                    raise
-                self.requests.append(exc)
-        self.wait_in_line = runnable.client.mode == "sync"
-        self.ready: list[tuple[int, Outcome]] = [
-            (i, r) for i, r in enumerate(self.requests) if isinstance(r, Exception)
-        ]
-        self.task_index: dict[str, list[int]] = {}  # one task may serve several inputs (a key)
-        self.open: set[str] = set()
-        self.stopped = threading.Event()
-        self.first_error: BaseException | None = None
-        self.paid: dict[str, None] = {}  # every task submitted (ordered): each was billed
-        self.results: dict[int, ImageResult] = {}  # index -> finished result
-
-    def to_submit(self) -> list[tuple[int, ImageRequest]]:
-        """The valid requests, with their input index."""
-        return [(i, r) for i, r in enumerate(self.requests) if isinstance(r, ImageRequest)]
-
-    def submitted(self, index: int, outcome: Outcome) -> None:
-        """Record a submission's answer (a pending ack, a final result, or its error)."""
-        task_id = getattr(outcome, "task_id", None)
-        if task_id:
-            self.paid[task_id] = None
-        if isinstance(outcome, ImageResult) and outcome.status == "succeeded":
-            self.results[index] = outcome
-        if isinstance(outcome, ImageResult) and outcome.status == "pending" and outcome.task_id:
-            request = self.requests[index]
-            if isinstance(request, ImageRequest) and request.callback_url is None:
-                self.task_index.setdefault(outcome.task_id, []).append(index)
-                self.open.add(outcome.task_id)
-                return
-        if isinstance(outcome, BaseException) and not self.return_exceptions:
-            self.stopped.set()
-            self.first_error = self.first_error or outcome
-        self.ready.append((index, outcome))
-
-    def skipped(self, index: int) -> None:
-        """An input not submitted because the batch ended early."""
-        self.ready.append((index, NanoBananaError("Not submitted: the batch ended early")))
-
-    def check(self) -> None:
-        """Raise the first submission error (``return_exceptions=False``) with every task_id
-        already submitted attached.
-        """
-        if self.first_error is not None:
-            raise self._paid_on(self.first_error)
-
-    def take_ready(self) -> list[tuple[int, Outcome]]:
-        """Outcomes known without waiting (bad inputs, final answers), once."""
-        ready, self.ready = self.ready, []
-        return ready
-
-    def finished(self, task_id: str, outcome: Outcome) -> list[tuple[int, Outcome]]:
-        """A polled task ended: ``(index, outcome)`` for every input it serves (inputs sharing an
-        idempotency key share its task); a failure raises at once when
-        ``return_exceptions`` is false, naming the siblings still running.
-        """
-        self.open.discard(task_id)
-        if isinstance(outcome, BaseException) and not self.return_exceptions:
-            raise self._paid_on(outcome)
-        if isinstance(outcome, ImageResult):
-            self.results.update(dict.fromkeys(self.task_index[task_id], outcome))
-        return [(index, outcome) for index in self.task_index[task_id]]
-
-    def _paid_on(self, exc: BaseException) -> BaseException:
-        """``exc`` with every task this batch paid for (``task_ids``: finished, failed and
-        still running) and the finished results (``results``: input index -> ImageResult), so
-        that nothing paid is lost when the batch raises.
-        """
-        own = getattr(exc, "task_id", None)
-        attach_task_ids(exc, [t for t in self.paid if t != own])
-        exc.results = dict(self.results)  # type: ignore[attr-defined]
-        return exc
-
-    def ended_early(self, exc: BaseException) -> None:
-        """Stop submitting; put every task_id paid for (finished ones too) and the finished
-        results on ``exc``, and log them at WARNING.
-        """
-        self.stopped.set()
-        if isinstance(exc, GeneratorExit) or not self.paid:
-            return
-        self._paid_on(exc)
-        finished = [t for t in self.paid if t not in self.open]
-        logger.warning(
-            "Batch ended early (%s); %d task(s) were submitted and billed: still running: %s; "
-            "finished: %s (results on the error's .results)",
-            type(exc).__name__,
-            len(self.paid),
-            ", ".join(sorted(self.open)) or "none",
-            ", ".join(finished) or "none",
-        )
 
 
 class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorInput, ImageResult]):
@@ -335,7 +227,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         return_exceptions: bool,
         run_manager: CallbackManagerForChainRun | None,
     ) -> Iterator[tuple[int, Outcome]]:
-        batch = _Batch(self, inputs, return_exceptions)
+        batch = Batch(self, inputs, return_exceptions)
         try:
             self._submit_all(batch, config)
             batch.check()
@@ -349,7 +241,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             batch.ended_early(exc)
             raise
 
-    def _submit_all(self, batch: _Batch, config: RunnableConfig | None) -> None:
+    def _submit_all(self, batch: Batch, config: RunnableConfig | None) -> None:
         def submit(item: tuple[int, ImageRequest]) -> None:
             index, request = item
             if batch.stopped.is_set():
@@ -368,7 +260,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             for item in items:
                 submit(item)
             return
-        self.client.ensure_pool_size(_concurrency(config, len(items)))
+        self.client.ensure_pool_size(concurrency(config, len(items)))
         with get_executor_for_config(config) as executor:
             try:
                 list(executor.map(submit, items))
@@ -383,7 +275,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         return_exceptions: bool,
         run_manager: AsyncCallbackManagerForChainRun | None,
     ) -> AsyncIterator[tuple[int, Outcome]]:
-        batch = await asyncio.to_thread(_Batch, self, inputs, return_exceptions)
+        batch = await asyncio.to_thread(Batch, self, inputs, return_exceptions)
         try:
             await self._asubmit_all(batch, config)
             batch.check()
@@ -399,11 +291,11 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             batch.ended_early(exc)
             raise
 
-    async def _asubmit_all(self, batch: _Batch, config: RunnableConfig | None) -> None:
+    async def _asubmit_all(self, batch: Batch, config: RunnableConfig | None) -> None:
         items = batch.to_submit()
-        semaphore = asyncio.Semaphore(_concurrency(config, len(items)))
+        semaphore = asyncio.Semaphore(concurrency(config, len(items)))
         if len(items) > 1:
-            self.client.ensure_pool_size(_concurrency(config, len(items)))
+            self.client.ensure_pool_size(concurrency(config, len(items)))
 
         async def submit(index: int, request: ImageRequest) -> None:
             async with semaphore:
@@ -431,7 +323,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         self, inputs: list[Any], run_manager: list[Any], config: list[Any], **kw: Any
     ) -> list[Any]:
         outputs: list[Any] = [None] * len(inputs)
-        for index, outcome in self._iter_batch(inputs, *_batch_args(run_manager, config, kw)):
+        for index, outcome in self._iter_batch(inputs, *batch_args(run_manager, config, kw)):
             outputs[index] = outcome
         return outputs
 
@@ -439,9 +331,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         self, inputs: list[Any], run_manager: list[Any], config: list[Any], **kw: Any
     ) -> list[Any]:
         outputs: list[Any] = [None] * len(inputs)
-        async for index, outcome in self._aiter_batch(
-            inputs, *_batch_args(run_manager, config, kw)
-        ):
+        async for index, outcome in self._aiter_batch(inputs, *batch_args(run_manager, config, kw)):
             outputs[index] = outcome
         return outputs
 
@@ -453,7 +343,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
     ) -> ImageResult:
         request = self.to_request(value)  # the client's one submit-and-wait path from here on
         return self.client.submit(
-            request, idempotency_key=_key_of(value), on_progress=dispatcher(run_manager)
+            request, idempotency_key=key_of(value), on_progress=dispatcher(run_manager)
         )
 
     async def _ainvoke_one(
@@ -464,7 +354,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
     ) -> ImageResult:
         request = await asyncio.to_thread(self.to_request, value)
         return await self.client.asubmit(
-            request, idempotency_key=_key_of(value), on_progress=dispatcher(run_manager)
+            request, idempotency_key=key_of(value), on_progress=dispatcher(run_manager)
         )
 
     def invoke(
@@ -539,9 +429,9 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         if not inputs:
             return
         configs = get_config_list(config, len(inputs))
-        runs = _Runs(
+        runs = Runs(
             [
-                _start(get_callback_manager_for_config(c), self, v, c)
+                start_run(get_callback_manager_for_config(c), self, v, c)
                 for v, c in zip(inputs, configs, strict=True)
             ]
         )
@@ -567,9 +457,9 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
         if not inputs:
             return
         configs = get_config_list(config, len(inputs))
-        runs = _Runs(
+        runs = Runs(
             [
-                await _start(get_async_callback_manager_for_config(c), self, v, c)
+                await start_run(get_async_callback_manager_for_config(c), self, v, c)
                 for v, c in zip(inputs, configs, strict=True)
             ]
         )
@@ -577,65 +467,9 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             async for index, outcome in self._aiter_batch(
                 inputs, configs[0], return_exceptions, runs.first()
             ):
-                await _awaited(runs.end(index, outcome))
+                await awaited(runs.end(index, outcome))
                 yield index, outcome  # type: ignore[misc]
         except BaseException as exc:
             for pending in runs.fail_open(exc):
-                await _awaited(pending)
+                await awaited(pending)
             raise
-
-
-class _Runs:
-    """The per-input runs of ``batch_as_completed`` (sync or async run managers)."""
-
-    def __init__(self, runs: list[Any]) -> None:
-        self.open = dict(enumerate(runs))
-        self.runs = runs
-
-    def first(self) -> Any:
-        return self.runs[0]
-
-    def end(self, index: int, outcome: Outcome) -> Any:
-        run = self.open.pop(index)
-        if isinstance(outcome, BaseException):
-            return run.on_chain_error(outcome)
-        return run.on_chain_end(outcome)
-
-    def fail_open(self, exc: BaseException) -> list[Any]:
-        return [run.on_chain_error(exc) for run in self.open.values()]
-
-
-def _start(manager: Any, runnable: Runnable[Any, Any], value: Any, config: RunnableConfig) -> Any:
-    name = config.get("run_name") or runnable.get_name()
-    return manager.on_chain_start(None, value, name=name, run_id=config.pop("run_id", None))
-
-
-async def _awaited(value: Any) -> None:
-    if asyncio.iscoroutine(value):
-        await value
-
-
-def _batch_args(
-    run_manager: list[Any], config: list[Any], kw: dict[str, Any]
-) -> tuple[RunnableConfig | None, bool, Any]:
-    """``(config, return_exceptions, first run manager)`` from ``_batch_with_config``'s call."""
-    return (
-        config[0] if config else None,
-        bool(kw.get("collect_exceptions")),
-        run_manager[0] if run_manager else None,
-    )
-
-
-def _key_of(value: object) -> str | None:
-    """The idempotency key of a dict input (its ``id``), else ``None``."""
-    if isinstance(value, dict) and value.get("id") is not None:
-        return str(value["id"])
-    return None
-
-
-def _concurrency(config: RunnableConfig | None, n_inputs: int) -> int:
-    """Submissions in flight: ``max_concurrency``, else the size of a default
-    ``ThreadPoolExecutor`` (what ``batch`` and ``asyncio.to_thread`` use), at most one per input.
-    """
-    limit = config.get("max_concurrency") if config else None
-    return max(1, min(n_inputs, limit or min(32, (os.cpu_count() or 1) + 4)))

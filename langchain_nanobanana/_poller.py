@@ -84,10 +84,17 @@ class Mailbox:
         self.task_ids = list(dict.fromkeys(task_ids))
         self.loop = loop
         #: A callback waiter: the poller's thread hands it the messages (after a round, outside
-        #: the poller's lock) instead of a waiting thread taking them from ``sync_queue``.
-        self.watch = watch
+        #: the poller's lock) instead of a waiting thread taking them from ``sync_queue``. Held
+        #: weakly: the watch holds this box, and a cycle would outlive the wait until the next
+        #: full garbage collection (thousands of finished watches in a long batch).
+        self._watch = weakref.ref(watch) if watch is not None else None
         self.sync_queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.async_queue: asyncio.Queue[Message] | None = asyncio.Queue() if loop else None
+
+    @property
+    def watch(self) -> CallbackWaiter | None:
+        """The callback waiter of this box, while it lives (``None`` for other waiters)."""
+        return self._watch() if self._watch is not None else None
 
     def put(self, message: Message) -> bool:
         """Deliver ``message`` (from any thread); ``False`` when the waiter's loop is gone."""
@@ -158,8 +165,9 @@ class Poller:
                 )
             for task_id in box.task_ids:
                 self._watchers.setdefault(task_id, []).append(box)
-            if box.watch is not None:
-                self._watches[id(box.watch)] = box.watch
+            watch = box.watch
+            if watch is not None:
+                self._watches[id(watch)] = watch
             self._timer.joined(time.monotonic())
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -301,8 +309,9 @@ class Poller:
         )
 
     def _drop(self, box: Mailbox) -> None:
-        if box.watch is not None:
-            self._watches.pop(id(box.watch), None)
+        watch = box.watch
+        if watch is not None:
+            self._watches.pop(id(watch), None)
         for task_id in box.task_ids:
             boxes = self._watchers.get(task_id)
             if boxes and box in boxes:

@@ -43,7 +43,7 @@ def _drop(url: str, schema: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def one(url: str, rows: int, kill_after: float | None, concurrency: int = 8) -> FleetReport:
+def one(url: str, rows: int, kill_at: int | None, concurrency: int = 8) -> FleetReport:
     schema, scoped = _schema_url(url)
     try:
         with tempfile.TemporaryDirectory() as tmp, FakeNanoBananaServer(task_duration=0.3) as sim:
@@ -54,7 +54,7 @@ def one(url: str, rows: int, kill_after: float | None, concurrency: int = 8) -> 
                 scoped,
                 file,
                 root,
-                kill_after=kill_after,
+                kill_at_submission=kill_at,
                 lease=2.0,
                 timeout=1800,
                 extra=["--concurrency", str(concurrency)],
@@ -83,14 +83,18 @@ def main() -> None:
         print(f"fleet: skipped, PostgreSQL unreachable at {args.postgres} ({exc})")
         return
     print(f"fleet: 3 workers, {args.rows} rows, one SIGKILLed at a random moment")
-    print("run  kill at  exit codes    paid by worker (w0/w1/w2)  uncertain  duplicates  not final")
+    print(
+        "run  kill at (submission, s)  exit codes  paid by worker (w0/w1/w2)  uncertain  "
+        "duplicates  not final"
+    )
     for n in range(1, args.runs + 1):
-        moment = random.uniform(1.2, 3.0)
-        r = one(args.postgres, args.rows, moment)
+        at = random.randint(20, args.rows * 5 // 6)  # a moment inside the run, however fast
+        r = one(args.postgres, args.rows, at)
+        moment = f"#{at}, {r.kill_after or 0:.2f} s"
         paid = "/".join(str(r.paid_by_worker.get(i, 0)) for i in range(3))
         codes = ",".join(str(c) for c in r.codes)
         print(
-            f"{n:>3}  {moment:6.2f} s  {codes:<12}  {paid:<25}  {r.uncertain:>9}  "
+            f"{n:>3}  {moment:<22}  {codes:<10}  {paid:<25}  {r.uncertain:>9}  "
             f"{r.duplicates:>10}  {sum(r.not_final.values()):>9}"
         )
     if args.big:

@@ -91,13 +91,17 @@ def run_fleet(
     *,
     workers: int = 3,
     kill_after: float | None = None,
+    kill_at_submission: int | None = None,
     kill_index: int = 0,
     lease: float = 2.0,
     timeout: float = 300.0,
     extra: list[str] | None = None,
 ) -> FleetReport:
     """Start ``workers`` workers at once; SIGKILL worker ``kill_index`` after ``kill_after``
-    seconds (``None``: nobody); wait for the others; read the simulator and the manifests.
+    seconds, or once the simulator has received ``kill_at_submission`` submissions (a moment
+    that always falls inside the run, however fast the fleet is); ``None``: nobody. Wait for
+    the others; read the simulator and the manifests (``kill_after`` in the report: seconds
+    from the start to the kill).
     """
     env = {
         **os.environ,
@@ -114,8 +118,13 @@ def run_fleet(
             (subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err), err)
         )
     killed = None
+    if kill_at_submission is not None:
+        deadline = started + timeout
+        while len(sim.requests_to(SUBMIT)) < kill_at_submission and time.monotonic() < deadline:
+            time.sleep(0.005)
+        kill_after = time.monotonic() - started
     if kill_after is not None:
-        time.sleep(kill_after)
+        time.sleep(max(0.0, kill_after - (time.monotonic() - started)))
         procs[kill_index][0].send_signal(signal.SIGKILL)
         killed = kill_index
     codes: list[int | None] = []

@@ -18,11 +18,12 @@ from tests.fleet import run_fleet, write_rows
 @pytest.mark.postgres
 @pytest.mark.timeout(240)
 def test_three_workers_one_killed_no_duplicate_every_row_final(pg_url: str, tmp_path: Path) -> None:
-    kill_after = random.uniform(1.2, 2.6)
+    at = random.randint(20, 250)  # the kill lands while rows are being submitted
     with FakeNanoBananaServer(task_duration=0.3) as sim:
         file = write_rows(tmp_path / "rows.jsonl", 300)
-        report = run_fleet(sim, pg_url, file, tmp_path, kill_after=kill_after, lease=2.0)
-    detail = f"kill after {kill_after:.2f} s: {report}"
+        report = run_fleet(sim, pg_url, file, tmp_path, kill_at_submission=at, lease=2.0)
+    detail = f"kill at submission {at}: {report}"
+    assert report.codes[0] == -9, detail  # the kill landed: the worker did not finish first
     assert report.duplicates == 0, detail
     assert report.submissions <= 300, detail
     survivors = [c for i, c in enumerate(report.codes) if i != report.killed]

@@ -106,7 +106,8 @@ class WaitState:
     Attributes:
         task_ids: The tasks waited for, in order (duplicates kept once).
         max_wait: Seconds this waiter waits at most, counted from ``started``.
-        outcomes: task_id -> outcome, for every task that ended.
+        ended: The tasks that ended (their outcomes go to the caller, never kept here: a
+            long wait holds no results).
         statuses: task_id -> last known status (for progress events).
         rounds: Poll rounds seen by this waiter.
 
@@ -115,7 +116,7 @@ class WaitState:
     task_ids: list[str]
     max_wait: float
     started: float = field(default_factory=time.monotonic)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
     statuses: dict[str, Status] = field(default_factory=dict)
     rounds: int = 0
 
@@ -143,9 +144,9 @@ class WaitState:
 
     def finish(self, task_id: str, outcome: Outcome) -> bool:
         """Record ``task_id``'s outcome; ``False`` when it was not pending here."""
-        if task_id not in self.statuses or task_id in self.outcomes:
+        if task_id not in self.statuses or task_id in self.ended:
             return False
-        self.outcomes[task_id] = outcome
+        self.ended.add(task_id)
         self._open.pop(task_id, None)
         self.statuses[task_id] = "succeeded" if isinstance(outcome, ImageResult) else "failed"
         return True
@@ -159,7 +160,7 @@ class WaitState:
 
         self.rounds += 1
         for task_id, status in (statuses or {}).items():
-            if task_id in self.statuses and task_id not in self.outcomes:
+            if task_id in self.statuses and task_id not in self.ended:
                 self.statuses[task_id] = status  # type: ignore[assignment]
         return progress_event(self.rounds, self.elapsed(), self.statuses)
 

@@ -14,6 +14,7 @@ names its task_ids. The thread exits when nothing is pending and starts again on
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import os
 import queue
@@ -57,6 +58,8 @@ class CallbackWaiter(Protocol):
     """What the poller needs of a callback waiter (``_waits.Watch``)."""
 
     state: WaitState
+    #: Whether it wants the per-round progress messages (it has an ``on_progress``).
+    wants_rounds: bool
 
     def drain(self) -> None:
         """Handle the messages delivered so far."""
@@ -134,6 +137,9 @@ class Poller:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._watches: dict[int, CallbackWaiter] = {}  # id(watch) -> callback waiter
+        #: (deadline, id(watch)) of every callback waiter, earliest first (stale entries of
+        #: watches that already ended are skipped when they come up)
+        self._deadlines: list[tuple[float, int]] = []
         self.rounds = 0
         _POLLERS.add(self)
 
@@ -148,6 +154,7 @@ class Poller:
         self._last_errors.clear()
         self._failed_reads.clear()
         self._watches.clear()
+        self._deadlines.clear()
 
     # -- waiters -------------------------------------------------------------------------------
     def subscribe(self, box: Mailbox) -> None:
@@ -168,6 +175,7 @@ class Poller:
             watch = box.watch
             if watch is not None:
                 self._watches[id(watch)] = watch
+                heapq.heappush(self._deadlines, (watch.state.deadline, id(watch)))
             self._timer.joined(time.monotonic())
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -223,7 +231,7 @@ class Poller:
                 expired: list[CallbackWaiter] = []
                 while not self._closed:
                     now = time.monotonic()
-                    expired = [w for w in self._watches.values() if w.state.remaining(now) <= 0]
+                    expired = self._expired(now)
                     if expired or (self._watchers and now >= self._timer.due):
                         break
                     if not self._watchers:
@@ -233,9 +241,9 @@ class Poller:
                             return
                         self._cond.wait(self._idle_exit)
                     else:
-                        due = min(
-                            [self._timer.due, *(w.state.deadline for w in self._watches.values())]
-                        )
+                        due = self._timer.due
+                        if self._deadlines:
+                            due = min(due, self._deadlines[0][0])
                         self._cond.wait(max(0.0, due - now))
                 if self._closed:
                     self._thread = None
@@ -250,10 +258,7 @@ class Poller:
                 failed: BaseException | None = None
             except Exception as exc:  # delivered to the waiters below, never lost
                 found, failed = {}, exc
-            self._deliver(ids, found, failed)
-            with self._cond:
-                watches = list(self._watches.values())
-            for watch in watches:
+            for watch in self._deliver(ids, found, failed):  # only the watches this round reached
                 watch.drain()
 
     def _deliver(
@@ -261,8 +266,9 @@ class Poller:
         ids: list[str],
         found: dict[str, TaskRecord | BaseException],
         failed: BaseException | None,
-    ) -> None:
+    ) -> list[CallbackWaiter]:
         progress = False
+        reached: dict[int, CallbackWaiter] = {}
         with self._cond:
             self.rounds += 1
             statuses: dict[str, str] = {}
@@ -290,13 +296,21 @@ class Poller:
                 for box in self._watchers.get(task_id, []):
                     boxes[id(box)] = box
             for box in boxes.values():  # the round first: its event shows the tasks it ended
+                watch = box.watch
+                if watch is not None and not watch.wants_rounds:
+                    continue  # a callback waiter without on_progress: no round message
                 own = {t: statuses[t] for t in box.task_ids if t in statuses}
                 if not box.put(("round", own, None)):
                     self._drop(box)
+                elif watch is not None:
+                    reached[id(watch)] = watch
             for task_id, outcome in done:
                 progress = True
                 for box in self._watchers.pop(task_id, []):
                     box.put(("done", task_id, outcome))
+                    watch = box.watch
+                    if watch is not None:
+                        reached[id(watch)] = watch
                 self._last_errors.pop(task_id, None)
                 self._failed_reads.pop(task_id, None)
             self._timer.after_round(time.monotonic(), progress=progress)
@@ -307,6 +321,17 @@ class Poller:
             len(done),
             f", read failed: {failed}" if failed else "",
         )
+        return list(reached.values())
+
+    def _expired(self, now: float) -> list[CallbackWaiter]:
+        """Callback waiters whose deadline passed (under the lock; O(log n) per deadline)."""
+        expired: list[CallbackWaiter] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, key = heapq.heappop(self._deadlines)
+            watch = self._watches.get(key)
+            if watch is not None and watch.state.remaining(now) <= 0 and watch not in expired:
+                expired.append(watch)
+        return expired
 
     def _drop(self, box: Mailbox) -> None:
         watch = box.watch

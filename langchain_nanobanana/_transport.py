@@ -154,6 +154,7 @@ class Transport:
         self.gate = Gate(rate_limit, backoff_factor=backoff_factor, retry_after_cap=retry_after_cap)
         self._owns_session = session is None
         self.session = session or requests.Session()
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
         submit, read = _policies(max_retries, backoff_factor, retry_after_cap)
         for prefix in ("https://", "http://"):
             self.session.mount(prefix, _PoolAdapter(max_retries=submit, pool_maxsize=pool_maxsize))
@@ -306,9 +307,19 @@ class Transport:
         """Send through the adapter: no redirect is followed or prepared, no cookie kept; the
         session's ``response`` hooks run as ``Session.send`` would run them.
         """
-        settings = self.session.merge_environment_settings(
-            prepared.url, {}, True, self.session.verify, self.session.cert
-        )
+        # The environment's proxy settings, read once per scheme and host: requests re-reads
+        # every variable on every request, which cost ~0.6 ms per call in a long batch.
+        where = urlsplit(prepared.url or "")
+        key = (where.scheme, where.netloc)
+        cached = self._environment.get(key)
+        if cached is None:
+            cached = dict(
+                self.session.merge_environment_settings(
+                    prepared.url, {}, True, self.session.verify, self.session.cert
+                )
+            )
+            self._environment[key] = cached
+        settings: dict[str, Any] = cached
         adapter = self.session.get_adapter(prepared.url or "")
         response = adapter.send(
             prepared,

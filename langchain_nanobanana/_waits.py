@@ -48,6 +48,8 @@ class Watch:
         self.state = WaitState(task_ids, max_wait)
         self._on_outcome = on_outcome
         self._on_progress = on_progress
+        #: Only a watch with ``on_progress`` gets the per-round messages.
+        self.wants_rounds = on_progress is not None
         self._lock = threading.Lock()  # one thread hands out this watch's outcomes at a time
         self.box = Mailbox(self.state.task_ids, watch=self)
 

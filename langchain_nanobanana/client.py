@@ -19,8 +19,10 @@ poller, the I/O steps every method shares), this module (the public sync methods
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ from langchain_nanobanana._waits import Watch, iter_outcomes
 from langchain_nanobanana.errors import NanoBananaError, on_read
 from langchain_nanobanana.models import ImageRequest
 from langchain_nanobanana.results import ImageResult, TaskRecord
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BATCH_ANSWER_CAP",
@@ -390,19 +394,24 @@ class NanoBananaClient(AsyncMethods):
         *,
         max_wait: float | None = None,
         on_progress: Callable[[dict[str, Any]], Any] | None = None,
+        executor: Executor | None = None,
     ) -> Watch:
         """Wait for ``task_ids`` with callbacks instead of a waiting thread (the command line's
         batch uses it: one executor plus the poller's thread, whatever the number of rows).
 
         Args:
             task_ids: Tasks to wait for (shared rounds with every other waiter).
-            on_outcome: ``on_outcome(task_id, outcome)`` on the poller's thread as each task
-                ends (``ImageResult``, or the error: ``TaskFailedError``, an API error,
-                ``TaskTimeoutError`` at the deadline), once per task, after the journal recorded
-                it. Keep it quick: hand downloads and writes to an executor.
+            on_outcome: ``on_outcome(task_id, outcome)`` as each task ends (``ImageResult``, or
+                the error: ``TaskFailedError``, an API error, ``TaskTimeoutError`` at the
+                deadline), once per task, after the journal recorded it. Without ``executor``
+                it runs on the poller's thread: keep it quick.
             max_wait: Seconds, this watch's own budget (default: the client's).
             on_progress: Called on the poller's thread after each round with the
                 ``nano_banana_progress`` payload for these tasks.
+            executor: Where the journal write and ``on_outcome`` run (e.g. a batch's thread
+                pool), so the poller's thread only reads: a round that ends thousands of tasks
+                is handed on at once instead of waiting on the journal. When the executor is
+                shut down they run on the poller's thread (an outcome is never dropped).
 
         Returns:
             The :class:`~langchain_nanobanana._waits.Watch`: ``cancel()`` stops the callbacks
@@ -420,7 +429,22 @@ class NanoBananaClient(AsyncMethods):
             finally:
                 on_outcome(task_id, outcome)
 
-        return Watch(self._poller, list(task_ids), budget, record_then_call, on_progress).start()
+        deliver = record_then_call
+        if executor is not None:
+
+            def logged(task_id: str, outcome: Outcome) -> None:
+                try:
+                    record_then_call(task_id, outcome)
+                except Exception:  # as on the poller's thread: logged, never silent
+                    logger.exception("Recording or handing on task %s failed", task_id)
+
+            def deliver(task_id: str, outcome: Outcome) -> None:
+                try:
+                    executor.submit(logged, task_id, outcome)
+                except RuntimeError:  # shut down: record and call here, never drop it
+                    record_then_call(task_id, outcome)
+
+        return Watch(self._poller, list(task_ids), budget, deliver, on_progress).start()
 
     def poll_tasks(
         self,

@@ -10,8 +10,9 @@ the number of rows (the progress bar is drawn by the main thread while it waits)
 * A worker submits a row with ``client.submit(wait=False, idempotency_key=key)`` -- the journal
   records the key before the POST and the task id after it, so at most ``--concurrency``
   submissions are in flight, hence at most that many can become uncertain -- and hands the task
-  to the client's poller with ``client.watch`` (callbacks on the poller's thread; each task keeps
-  its own ``--max-wait`` deadline). A row the journal records as finished (by an earlier run or by
+  to the client's poller with ``client.watch(executor=...)`` (each task keeps its own
+  ``--max-wait`` deadline; its outcome is journaled and handed on by the executor, so the
+  poller's thread only reads). A row the journal records as finished (by an earlier run or by
   another worker) is reported without any request.
 * Each outcome goes back to the executor: a worker downloads the images under ``--out``, records
   the files in the journal and appends the row's line to ``manifest.jsonl`` (and stdout with
@@ -114,24 +115,24 @@ class Batch(Ledger):
 
     # -- work on the executor ---------------------------------------------------------------
 
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` here; a failure that escapes it ends the run."""
+        try:
+            fn(*args)
+        except BaseException as exc:
+            with self._lock:
+                if self.fatal is None:
+                    self.fatal = exc
+                self._stop.set()
+                self._lock.notify_all()
+
     def _spawn(self, fn: Callable[..., None], *args: Any) -> bool:
         """Run ``fn(*args)`` on the executor; a failure that escapes it ends the run."""
-
-        def guarded() -> None:
-            try:
-                fn(*args)
-            except BaseException as exc:
-                with self._lock:
-                    if self.fatal is None:
-                        self.fatal = exc
-                    self._stop.set()
-                    self._lock.notify_all()
-
         pool = self._pool
         if pool is None:
             return False
         try:
-            pool.submit(guarded)
+            pool.submit(self._guarded, fn, *args)
         except RuntimeError:  # shut down: the run is ending
             return False
         return True
@@ -200,13 +201,17 @@ class Batch(Ledger):
     def _watch(self, flight: Flight, task_id: str) -> None:
         """Hand ``task_id`` to the client's poller; its outcome comes back on the executor."""
 
-        def on_outcome(done_id: str, outcome: Any) -> None:  # on the poller's thread: be quick
+        def on_outcome(done_id: str, outcome: Any) -> None:  # on the executor (journaled first)
             with self._lock:
                 self._watches.pop(done_id, None)
             if not self._closing:
-                self._spawn(self._on_outcome, flight, outcome)
+                self._guarded(self._on_outcome, flight, outcome)
 
-        watch = self.client.watch([task_id], on_outcome, max_wait=self.options.max_wait)
+        # the journal write runs on the executor too: the poller's thread only reads, so a
+        # round that ends thousands of tasks is handed on at once
+        watch = self.client.watch(
+            [task_id], on_outcome, max_wait=self.options.max_wait, executor=self._pool
+        )
         with self._lock:
             if not watch.done:  # (an outcome may already have come)
                 self._watches[task_id] = watch

@@ -335,3 +335,30 @@ def test_busy_wait_zero_defers_at_once_while_another_caller_holds_the_key(
     again = client.submit(request, wait=False, idempotency_key="k", busy_wait=0)
     assert again.task_id in sim.tasks  # the owner's task, now recorded
     client.close()
+
+
+def test_watch_with_an_executor_journals_and_calls_back_off_the_pollers_thread(
+    sim: FakeNanoBananaServer, tmp_path: Any
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim.task_duration = 0.1
+    client = fast_client(sim, journal=str(tmp_path / "j.sqlite"))
+    results = [client.generate(f"cat {n}", idempotency_key=f"k{n}", wait=False) for n in range(5)]
+    threads: list[str] = []
+
+    def record(task_id: str, outcome: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mine") as pool:
+        for result in results:
+            assert result.task_id
+            client.watch([result.task_id], record, executor=pool)
+        assert eventually(lambda: len(threads) == 5, within=15)
+    assert all(name.startswith("mine") for name in threads), threads
+    journal = client.journal
+    assert journal is not None
+    for n in range(5):  # each outcome was journaled before its callback
+        entry = journal.get(client.base_url, f"k{n}")
+        assert entry is not None and entry.state == "succeeded"
+    client.close()

@@ -13,7 +13,7 @@ from typing import Any, cast
 from langchain_nanobanana.journal._common import _STATES, DecisionKind, State
 from langchain_nanobanana.journal.errors import JournalError
 
-__all__ = ["COLUMNS", "Decision", "Entry"]
+__all__ = ["COLUMNS", "Decision", "Entry", "entry_values"]
 
 #: The stored columns, in the order :func:`entry_from_row` reads them (both stores).
 COLUMNS = (
@@ -125,6 +125,19 @@ def check_text(name: str, value: object) -> str:
             f"{name} must be valid Unicode (no lone surrogate), got {value!r}"
         ) from None
     return value
+
+
+def entry_values(entry: Entry, columns: Sequence[str]) -> list[Any]:
+    """The values of ``entry`` for ``columns`` (names of :data:`COLUMNS`), in that order, as a
+    store writes them: ``result`` and ``files`` as JSON text (:func:`encode_json`).
+    """
+    values: list[Any] = []
+    for column in columns:
+        value = getattr(entry, column)
+        if column == "files" or (column == "result" and value is not None):
+            value = encode_json(value, column)
+        values.append(value)
+    return values
 
 
 def encode_json(value: Any, what: str) -> str:

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from langchain_nanobanana.journal._common import _FORMAT, _STATES, SCHEMA_VERSION
 from langchain_nanobanana.journal._owner import _HOST, _own_start
-from langchain_nanobanana.journal._records import COLUMNS, Entry, encode_json, entry_from_row
+from langchain_nanobanana.journal._records import COLUMNS, Entry, entry_from_row, entry_values
 from langchain_nanobanana.journal.errors import JournalError
 from langchain_nanobanana.journal.machine import KeyStore
 
@@ -254,26 +254,7 @@ class PostgresJournal(KeyStore):
         return [entry_from_row(row, self.path) for row in tx.cur.fetchall()]
 
     def _values(self, entry: Entry) -> list[Any]:
-        result = None if entry.result is None else encode_json(entry.result, "result")
-        return [
-            entry.scope,
-            entry.key,
-            entry.identity,
-            entry.state,
-            entry.task_id,
-            entry.trace_id,
-            result,
-            encode_json(entry.files, "files"),
-            entry.error_code,
-            entry.error_message,
-            entry.owner_pid,
-            entry.owner_start,
-            entry.owner_host,
-            entry.created_at,
-            entry.updated_at,
-            entry.owner_id,
-            entry.lease_until,
-        ]
+        return entry_values(entry, COLUMNS)
 
     def _insert(self, tx: Any, entry: Entry) -> bool:
         marks = ", ".join("%s" for _ in COLUMNS)

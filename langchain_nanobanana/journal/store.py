@@ -17,8 +17,8 @@ from langchain_nanobanana.journal._records import (
     COLUMNS,
     Decision,
     Entry,
-    encode_json,
     entry_from_row,
+    entry_values,
 )
 from langchain_nanobanana.journal._sqlite import SQLiteFile
 from langchain_nanobanana.journal.errors import JournalError
@@ -110,24 +110,7 @@ class Journal(KeyStore):
         return [self._read(row) for row in rows.fetchall()]
 
     def _values(self, entry: Entry) -> list[Any]:
-        result = None if entry.result is None else encode_json(entry.result, "result")
-        return [
-            entry.scope,
-            entry.key,
-            entry.identity,
-            entry.state,
-            entry.task_id,
-            entry.trace_id,
-            result,
-            encode_json(entry.files, "files"),
-            entry.error_code,
-            entry.error_message,
-            entry.owner_pid,
-            entry.owner_start,
-            entry.owner_host,
-            entry.created_at,
-            entry.updated_at,
-        ]
+        return entry_values(entry, _STORED)
 
     def _insert(self, tx: Any, entry: Entry) -> bool:
         marks = ", ".join("?" for _ in _STORED)

@@ -71,6 +71,8 @@ class Batch(Ledger):
         source: Where the rows are (read a second time, row by row).
         defaults: Row defaults (as used when validating).
         plans: The valid rows, in file order (``rows.plan_rows``).
+        known: Keys of ``plans`` the journal recorded when the run started (only those are
+            looked up before submitting: for the others the journal's ``begin`` decides).
         skipped: Lines of rows not to run (invalid; reported before).
         client: The client (its journal is ``journal``).
         journal: The run's journal (closed by :meth:`run` when the run is cut short).
@@ -87,6 +89,7 @@ class Batch(Ledger):
         source: Source,
         defaults: Defaults,
         plans: list[Plan],
+        known: set[str],
         skipped: set[int],
         client: NanoBananaClient,
         journal: KeyStore,
@@ -98,6 +101,7 @@ class Batch(Ledger):
         self.source = source
         self.defaults = defaults
         self.plans = plans
+        self.known = known
         self.skipped = skipped
         self.client = client
         self.journal = journal
@@ -166,9 +170,12 @@ class Batch(Ledger):
 
     def _submit(self, flight: Flight, row: Row) -> None:
         plan = flight.plan
-        entry = self.journal.get(self.scope, plan.key)
-        if entry is not None and self._reuse(flight, entry):
-            return
+        # a key recorded before the run (or deferred: another worker held it) is looked up; a
+        # new one goes straight to the client, whose journal reserves it or answers from it
+        if plan.key in self.known or self._draining:
+            entry = self.journal.get(self.scope, plan.key)
+            if entry is not None and self._reuse(flight, entry):
+                return
         flight.phase = "submitting"
         try:
             request = row.build()

@@ -209,7 +209,7 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
         journal = stack.enter_context(open_journal(args.journal or out / "journal.sqlite"))
         client = stack.enter_context(make_client(options, journal=journal))
         client.ensure_pool_size(args.concurrency * 2 + 4)
-        reused = _check_keys(journal, client.base_url, plans)
+        reused, known = _check_keys(journal, client.base_url, plans)
         if reused:
             _report_invalid(source, reused, args.skip_invalid, output, journal=True)
             errors = sorted([*errors, *reused], key=lambda e: e.line)
@@ -219,6 +219,7 @@ def cmd_batch(args: argparse.Namespace, output: Output) -> int:
             source=source,
             defaults=defaults,
             plans=plans,
+            known=known,
             skipped={e.line for e in errors},
             client=client,
             journal=journal,
@@ -293,22 +294,32 @@ def _report_invalid(
     output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
 
 
-def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> list[RowError]:
-    """Rows whose key the journal records for another request (nothing is sent for them)."""
+def _check_keys(
+    journal: KeyStore, scope: str, plans: list[Any]
+) -> tuple[list[RowError], set[str]]:
+    """Rows whose key the journal records for another request (nothing is sent for them), and
+    the keys the journal records at all (one read for the whole file; a row whose key it did
+    not record needs no look-up before its submission).
+    """
+    recorded = journal.keys(scope)
     reused: list[RowError] = []
+    known: set[str] = set()
     for plan in plans:
-        entry = journal.get(scope, plan.key)
-        if entry is None:
+        found = recorded.get(plan.key)
+        if found is None:
             continue
-        if entry.identity != plan.identity:
+        identity, state, task_id = found
+        if identity != plan.identity:
             reused.append(
                 RowError(
                     plan.line,
                     "id",
                     f"key {plan.key!r} already names another request in the journal "
-                    f"({entry.state}, task {entry.task_id}); use a new id, or "
+                    f"({state}, task {task_id}); use a new id, or "
                     f"`nanobanana journal forget {plan.key}`",
                     id=plan.key,
                 )
             )
-    return reused
+        else:
+            known.add(plan.key)
+    return reused, known

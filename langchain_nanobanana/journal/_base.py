@@ -90,12 +90,18 @@ class StoreBase(abc.ABC):
         """Rows whose columns equal ``filters``, oldest first."""
 
     @abc.abstractmethod
+    def _select_keys(self, tx: Any, scope: str) -> list[tuple[str, str, str, str | None]]:
+        """``(key, identity, state, task_id)`` of every row of ``scope`` (no result decoded)."""
+
+    @abc.abstractmethod
     def _insert(self, tx: Any, entry: Entry) -> bool:
         """Insert a new row; ``False`` when a row for the key appeared meanwhile."""
 
     @abc.abstractmethod
-    def _update(self, tx: Any, entry: Entry) -> None:
-        """Overwrite the key's row with ``entry``."""
+    def _update(self, tx: Any, entry: Entry, old: Entry | None = None) -> None:
+        """Overwrite the key's row with ``entry`` (only the columns that differ from ``old``,
+        the row as read in this transaction, when given).
+        """
 
     @abc.abstractmethod
     def _delete(self, tx: Any, scope: str, key: str) -> None:

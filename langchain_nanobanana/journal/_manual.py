@@ -54,6 +54,19 @@ class ManualStore(StoreBase):
         with self._transaction(write=False) as tx:
             return self._select(tx, scope, key)
 
+    def keys(self, scope: str) -> dict[str, tuple[str, str, str | None]]:
+        """Every key of ``scope`` with its ``(identity, state, task_id)``, read in one
+        transaction without decoding results (a batch checks thousands of rows at once).
+
+        Raises:
+            JournalError: The store is unreadable or locked.
+
+        """
+        check_text("scope", scope)
+        with self._transaction(write=False) as tx:
+            rows = self._select_keys(tx, scope)
+        return {key: (identity, state, task_id) for key, identity, state, task_id in rows}
+
     def key_of_task(self, scope: str, task_id: str) -> str | None:
         """The key that records ``task_id`` in ``scope``, or ``None`` (how a client finds the
         key of a task it waits on without keeping a map of its own).

@@ -140,6 +140,16 @@ def entry_values(entry: Entry, columns: Sequence[str]) -> list[Any]:
     return values
 
 
+def changed_columns(entry: Entry, old: Entry | None, columns: Sequence[str]) -> list[str]:
+    """The names in ``columns`` whose value in ``entry`` differs from ``old`` (all of them when
+    ``old`` is ``None``): an update writes only those (a result's JSON is not encoded again for
+    a row whose result did not change).
+    """
+    if old is None:
+        return list(columns)
+    return [c for c in columns if getattr(entry, c) != getattr(old, c)]
+
+
 def encode_json(value: Any, what: str) -> str:
     r"""JSON text safe for any store: ASCII only (a lone surrogate such as ``"\\ud800"`` in a
     result becomes the escape ``\\ud800`` and reads back as the same str), no NaN.

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_nanobanana.errors import TaskFailedError
 from langchain_nanobanana.journal._base import DEFAULT_LEASE
@@ -28,9 +28,19 @@ from langchain_nanobanana.journal.errors import (
     UncertainKeyError,
 )
 
-__all__ = ["DEFAULT_LEASE", "KeyStore"]
+__all__ = ["DEFAULT_LEASE", "Change", "KeyStore"]
 
 logger = logging.getLogger(__name__)
+
+
+class Change(NamedTuple):
+    """An outcome to record under a key: ``what`` (for log lines: ``"submission"``,
+    ``"result"``, ``"failure"``), the task it names (``found``) and the columns to set.
+    """
+
+    what: str
+    found: str | None
+    values: Mapping[str, Any]
 
 
 class KeyStore(ManualStore):
@@ -217,61 +227,159 @@ class KeyStore(ManualStore):
 
     def _take_over(self, tx: Any, entry: Entry) -> Decision:
         fresh = self._reservation(entry.scope, entry.key, entry.identity, entry.created_at)
-        self._update(tx, fresh)
+        self._update(tx, fresh, entry)
         return Decision("submit", fresh)
 
-    def _settle(self, scope: str, key: str, what: str, found: str | None, **values: Any) -> None:
-        """Record an outcome (``values``: the columns to set). Keeps a different task id already
-        recorded (logged at WARNING: never lost silently); re-creates a row forgotten while this
-        process held it.
-        """
+    def _settle(self, scope: str, key: str, change: Change) -> None:
+        """Record an outcome under ``key`` (one transaction; see :meth:`_settle_in`)."""
         check_text("scope", scope)
         check_text("key", key)
         try:
-            self._settle_row(scope, key, what, found, values)
+            with self._transaction(durable=False) as tx:
+                self._settle_in(tx, scope, key, change)
         finally:
             self._unhold(scope, key)
-        logger.debug("journal key %r: %s (task %s)", key, what, found)
 
-    def _settle_row(
-        self, scope: str, key: str, what: str, found: str | None, values: dict[str, Any]
-    ) -> None:
-        with self._transaction(durable=False) as tx:
-            entry = self._select(tx, scope, key)
-            if entry is None:
-                identity = self._held_identity(scope, key)
-                if identity is None:
-                    logger.warning(
-                        "journal key %r is not in %s: %s of task %s not recorded",
-                        key,
-                        self.path,
-                        what,
-                        found,
-                    )
-                    return
-                entry = self._reservation(scope, key, identity, None)
-                self._insert(tx, entry)
-            elif entry.task_id and found and entry.task_id != found:
+    def _settle_in(self, tx: Any, scope: str, key: str, change: Change) -> None:
+        """Record an outcome in ``tx`` (``change.values``: the columns to set). Keeps a
+        different task id already recorded (logged at WARNING: never lost silently); re-creates
+        a row forgotten while this process held it; writes only the columns that change.
+        """
+        what, found, values = change.what, change.found, dict(change.values)
+        entry = self._select(tx, scope, key)
+        if entry is None:
+            identity = self._held_identity(scope, key)
+            if identity is None:
                 logger.warning(
-                    "journal key %r already records task %s; %s of task %s not recorded "
-                    "(both may have been billed)",
+                    "journal key %r is not in %s: %s of task %s not recorded",
                     key,
-                    entry.task_id,
+                    self.path,
                     what,
                     found,
                 )
                 return
-            if values.get("state") == "submitted" and entry.state != "reserved":
-                values["state"] = entry.state  # a later state is kept
-            if values.get("trace_id") is None:
-                values["trace_id"] = entry.trace_id
-            values["task_id"] = values.get("task_id") or entry.task_id
-            self._update(
-                tx,
-                dataclasses.replace(
-                    entry, **values, owner_id=None, lease_until=None, updated_at=time.time()
-                ),
+            entry = self._reservation(scope, key, identity, None)
+            self._insert(tx, entry)
+        elif entry.task_id and found and entry.task_id != found:
+            logger.warning(
+                "journal key %r already records task %s; %s of task %s not recorded "
+                "(both may have been billed)",
+                key,
+                entry.task_id,
+                what,
+                found,
             )
+            return
+        if values.get("state") == "submitted" and entry.state != "reserved":
+            values["state"] = entry.state  # a later state is kept
+        if values.get("trace_id") is None:
+            values["trace_id"] = entry.trace_id
+        values["task_id"] = values.get("task_id") or entry.task_id
+        fresh = dataclasses.replace(
+            entry, **values, owner_id=None, lease_until=None, updated_at=time.time()
+        )
+        self._update(tx, fresh, entry)
+        logger.debug("journal key %r: %s (task %s)", key, what, found)
+
+    def record(
+        self, scope: str, task_id: str, outcome: object, *, key: str | None = None
+    ) -> str | None:
+        """Record how task ``task_id`` stands or ended, in one transaction.
+
+        Args:
+            scope: The key's scope (the client's normalised base URL).
+            task_id: The task (non-empty str).
+            outcome: An ``ImageResult`` (``status`` ``"pending"`` records ``submitted``,
+                ``"succeeded"`` its JSON without ``raw``, ``"failed"`` its error) or the
+                exception a wait ended with (``TaskFailedError`` records ``failed``; anything
+                else, a timeout or a read error, records nothing: the key stays ``submitted``).
+            key: The key when the caller knows it; ``None``: the key that records
+                ``task_id`` (found in the same transaction; a task no key names records
+                nothing).
+
+        Returns:
+            The key recorded, or ``None`` when nothing was recorded.
+
+        Raises:
+            JournalError: Bad arguments, or the store is unreadable, full or locked.
+
+        """
+        change = self._change_of(task_id, outcome)
+        if change is None:
+            return None
+        check_text("scope", scope)
+        check_text("task_id", task_id)
+        found = key
+        try:
+            with self._transaction(durable=False) as tx:
+                if found is None:
+                    found = self._key_of_task(tx, scope, task_id)
+                    if found is None:
+                        return None
+                check_text("key", found)
+                self._settle_in(tx, scope, found, change)
+        finally:
+            if found is not None:
+                self._unhold(scope, found)
+        return found
+
+    def _change_of(self, task_id: str, outcome: object) -> Change | None:
+        if isinstance(outcome, TaskFailedError):
+            return self._failed_change(outcome.code, outcome.message, task_id, outcome.trace_id)
+        if isinstance(outcome, BaseException):
+            return None
+        status = getattr(outcome, "status", None)
+        trace_id = getattr(outcome, "trace_id", None)
+        if status == "pending":
+            return self._submitted_change(task_id, trace_id)
+        if status == "succeeded":
+            return self._succeeded_change(
+                outcome.model_dump(mode="json", exclude={"raw"}),  # type: ignore[attr-defined]
+                (),
+            )
+        if status == "failed":
+            error = getattr(outcome, "error", None)
+            return self._failed_change(
+                getattr(error, "code", None), getattr(error, "message", None), task_id, trace_id
+            )
+        return None
+
+    def _submitted_change(self, task_id: str, trace_id: str | None) -> Change:
+        check_text("task_id", task_id)
+        values = {"state": "submitted", "task_id": task_id, "trace_id": trace_id}
+        return Change("submission", task_id, values)
+
+    def _succeeded_change(
+        self, result: Mapping[str, Any], files: Sequence[str | os.PathLike[str]]
+    ) -> Change:
+        if not isinstance(result, Mapping):
+            raise self._error(f"succeeded() needs a JSON result mapping, got {result!r}")
+        encode_outcome(result, files)  # refuses what no store can hold, before any write
+        task_id = result.get("task_id") if isinstance(result.get("task_id"), str) else None
+        trace_id = result.get("trace_id") if isinstance(result.get("trace_id"), str) else None
+        values = {
+            "state": "succeeded",
+            "task_id": task_id or None,
+            "trace_id": trace_id or None,
+            "result": dict(result),
+            "files": [os.fspath(f) for f in files],
+            "error_code": None,
+            "error_message": None,
+        }
+        return Change("result", task_id or None, values)
+
+    def _failed_change(
+        self, code: str | None, message: str | None, task_id: str | None, trace_id: str | None
+    ) -> Change:
+        values = {
+            "state": "failed",
+            "task_id": task_id or None,
+            "trace_id": trace_id,
+            "result": None,
+            "error_code": code,
+            "error_message": message,
+        }
+        return Change("failure", task_id or None, values)
 
     def submitted(self, scope: str, key: str, task_id: str, trace_id: str | None = None) -> None:
         """Record that the submission was accepted as task ``task_id`` (state ``submitted``).
@@ -283,10 +391,7 @@ class KeyStore(ManualStore):
             JournalError: Bad arguments, or the store is unreadable, full or locked.
 
         """
-        check_text("task_id", task_id)
-        self._settle(
-            scope, key, "submission", task_id, state="submitted", task_id=task_id, trace_id=trace_id
-        )
+        self._settle(scope, key, self._submitted_change(task_id, trace_id))
 
     def succeeded(
         self,
@@ -310,24 +415,7 @@ class KeyStore(ManualStore):
                 full or locked.
 
         """
-        if not isinstance(result, Mapping):
-            raise self._error(f"succeeded() needs a JSON result mapping, got {result!r}")
-        encode_outcome(result, files)  # refuses what no store can hold, before any write
-        task_id = result.get("task_id") if isinstance(result.get("task_id"), str) else None
-        trace_id = result.get("trace_id") if isinstance(result.get("trace_id"), str) else None
-        self._settle(
-            scope,
-            key,
-            "result",
-            task_id or None,
-            state="succeeded",
-            task_id=task_id or None,
-            trace_id=trace_id or None,
-            result=dict(result),
-            files=[os.fspath(f) for f in files],
-            error_code=None,
-            error_message=None,
-        )
+        self._settle(scope, key, self._succeeded_change(result, files))
 
     def failed(
         self,
@@ -347,18 +435,7 @@ class KeyStore(ManualStore):
             JournalError: Bad arguments, or the store is unreadable, full or locked.
 
         """
-        self._settle(
-            scope,
-            key,
-            "failure",
-            task_id or None,
-            state="failed",
-            task_id=task_id or None,
-            trace_id=trace_id,
-            result=None,
-            error_code=code,
-            error_message=message,
-        )
+        self._settle(scope, key, self._failed_change(code, message, task_id, trace_id))
 
     def release(self, scope: str, key: str) -> None:
         """Free a reservation whose submission surely never created a task (an error whose

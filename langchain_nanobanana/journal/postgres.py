@@ -40,7 +40,13 @@ from urllib.parse import urlsplit
 
 from langchain_nanobanana.journal._common import _FORMAT, _STATES, SCHEMA_VERSION
 from langchain_nanobanana.journal._owner import _HOST, _own_start
-from langchain_nanobanana.journal._records import COLUMNS, Entry, entry_from_row, entry_values
+from langchain_nanobanana.journal._records import (
+    COLUMNS,
+    Entry,
+    changed_columns,
+    entry_from_row,
+    entry_values,
+)
 from langchain_nanobanana.journal.errors import JournalError
 from langchain_nanobanana.journal.machine import KeyStore
 
@@ -253,6 +259,13 @@ class PostgresJournal(KeyStore):
         tx.cur.execute(sql + " ORDER BY created_at, key", list(filters.values()))
         return [entry_from_row(row, self.path) for row in tx.cur.fetchall()]
 
+    def _select_keys(self, tx: Any, scope: str) -> list[tuple[str, str, str, str | None]]:
+        tx.cur.execute(
+            f"SELECT key, identity, state, task_id FROM {_ENTRIES} WHERE scope = %s",  # noqa: S608
+            (scope,),
+        )
+        return [(str(k), str(i), str(s), t) for k, i, s, t in tx.cur.fetchall()]
+
     def _values(self, entry: Entry) -> list[Any]:
         return entry_values(entry, COLUMNS)
 
@@ -265,12 +278,14 @@ class PostgresJournal(KeyStore):
         )
         return bool(tx.cur.rowcount == 1)
 
-    def _update(self, tx: Any, entry: Entry) -> None:
-        values = self._values(entry)
-        sets = ", ".join(f"{column} = %s" for column in COLUMNS[2:])
+    def _update(self, tx: Any, entry: Entry, old: Entry | None = None) -> None:
+        columns = changed_columns(entry, old, COLUMNS[2:])
+        if not columns:
+            return
+        sets = ", ".join(f"{column} = %s" for column in columns)
         tx.cur.execute(
             f"UPDATE {_ENTRIES} SET {sets} WHERE scope = %s AND key = %s",  # noqa: S608
-            values[2:] + values[:2],
+            [*entry_values(entry, columns), entry.scope, entry.key],
         )
 
     def _delete(self, tx: Any, scope: str, key: str) -> None:

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from langchain_nanobanana.errors import NanoBananaError, TaskFailedError
+from langchain_nanobanana.errors import NanoBananaError
 from langchain_nanobanana.journal._records import Decision
 from langchain_nanobanana.journal.errors import JournalError, JournalWriteError
 from langchain_nanobanana.journal.machine import KeyStore
@@ -177,17 +177,18 @@ def _paid(
         raise error from None
 
 
-def record_outcome(journal: KeyStore, scope: str, task_id: str, outcome: Any) -> None:
+def record_outcome(
+    journal: KeyStore, scope: str, task_id: str, outcome: Any, *, key: str | None = None
+) -> None:
     """Record how a task that a key names ended (an ``ImageResult`` or the error the wait ended
-    with). A task no key names, a timeout and a read error record nothing (the key stays
+    with), in one transaction (``KeyStore.record``: the key is found by ``task_id`` unless
+    given). A task no key names, a timeout and a read error record nothing (the key stays
     ``submitted``: the next call polls). Never raises: the outcome was paid for, so a journal
     that cannot be read or written is a WARNING (the key stays ``submitted`` and the next call
     polls the task again), not an exception in place of the result.
     """
     try:
-        key = journal.key_of_task(scope, task_id)
-        if key is not None:
-            _record(journal, scope, key, task_id, outcome)
+        journal.record(scope, task_id, outcome, key=key)
     except JournalError as exc:
         logger.warning(
             "journal could not record the outcome of task %s (%s); the key stays submitted",
@@ -197,18 +198,4 @@ def record_outcome(journal: KeyStore, scope: str, task_id: str, outcome: Any) ->
 
 
 def _record(journal: KeyStore, scope: str, key: str, task_id: str, outcome: Any) -> None:
-    status = None if isinstance(outcome, BaseException) else getattr(outcome, "status", None)
-    if status == "pending":
-        journal.submitted(scope, key, task_id, outcome.trace_id)
-    elif status == "succeeded":
-        journal.succeeded(scope, key, outcome.model_dump(mode="json", exclude={"raw"}))
-    elif isinstance(outcome, TaskFailedError) or status == "failed":
-        error = outcome if isinstance(outcome, TaskFailedError) else outcome.error
-        journal.failed(
-            scope,
-            key,
-            code=getattr(error, "code", None),
-            message=getattr(error, "message", None),
-            task_id=task_id,
-            trace_id=getattr(outcome, "trace_id", None),
-        )
+    journal.record(scope, task_id, outcome, key=key)

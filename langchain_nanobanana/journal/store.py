@@ -17,6 +17,7 @@ from langchain_nanobanana.journal._records import (
     COLUMNS,
     Decision,
     Entry,
+    changed_columns,
     entry_from_row,
     entry_values,
 )
@@ -109,6 +110,12 @@ class Journal(KeyStore):
         rows = tx.execute(sql + " ORDER BY created_at, rowid", list(filters.values()))
         return [self._read(row) for row in rows.fetchall()]
 
+    def _select_keys(self, tx: Any, scope: str) -> list[tuple[str, str, str, str | None]]:
+        rows = tx.execute(
+            "SELECT key, identity, state, task_id FROM entries WHERE scope = ?", (scope,)
+        )
+        return [(str(k), str(i), str(s), t) for k, i, s, t in rows.fetchall()]
+
     def _values(self, entry: Entry) -> list[Any]:
         return entry_values(entry, _STORED)
 
@@ -120,12 +127,14 @@ class Journal(KeyStore):
         )
         return True  # BEGIN IMMEDIATE: no other writer between the SELECT and this INSERT
 
-    def _update(self, tx: Any, entry: Entry) -> None:
-        values = self._values(entry)
-        sets = ", ".join(f"{column} = ?" for column in _STORED[2:])
+    def _update(self, tx: Any, entry: Entry, old: Entry | None = None) -> None:
+        columns = changed_columns(entry, old, _STORED[2:])
+        if not columns:
+            return
+        sets = ", ".join(f"{column} = ?" for column in columns)
         tx.execute(
             f"UPDATE entries SET {sets} WHERE scope = ? AND key = ?",  # noqa: S608
-            values[2:] + values[:2],
+            [*entry_values(entry, columns), entry.scope, entry.key],
         )
 
     def _delete(self, tx: Any, scope: str, key: str) -> None:

@@ -29,7 +29,7 @@ __all__ = [
     "iter_body",
     "read_body",
     "scrub",
-    "scrub_headers",
+    "scrub_answer",
 ]
 
 CHUNK = 64 * 1024
@@ -182,20 +182,30 @@ def scrub(body: bytes, secret: str | None) -> bytes:
     """
     if not secret or len(secret) < _MIN_SECRET or not body:
         return body
-    for form in _forms(secret):
+    return _scrub(body, _forms(secret))
+
+
+def _scrub(body: bytes, forms: list[bytes]) -> bytes:
+    for form in forms:
         if form in body:
             body = body.replace(form, REDACTED)
     return body
 
 
-def scrub_headers(headers: dict[str, str], secret: str | None) -> dict[str, str]:
-    """Header values scrubbed like :func:`scrub` (a proxy may echo ``Authorization``)."""
+def scrub_answer(
+    headers: dict[str, str], body: bytes, secret: str | None
+) -> tuple[dict[str, str], bytes]:
+    """An answer's header values and body scrubbed like :func:`scrub` (a proxy may echo
+    ``Authorization``; the forms of the secret are computed once per answer).
+    """
     if not secret or len(secret) < _MIN_SECRET:
-        return headers
-    return {
-        k: scrub(v.encode("latin-1", "replace"), secret).decode("latin-1")
+        return headers, body
+    forms = _forms(secret)
+    clean = {
+        k: _scrub(v.encode("latin-1", "replace"), forms).decode("latin-1")
         for k, v in headers.items()
     }
+    return clean, (_scrub(body, forms) if body else body)
 
 
 # -- lone surrogates ----------------------------------------------------------------------------

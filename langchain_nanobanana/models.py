@@ -223,17 +223,19 @@ class ImageRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _check_prompt(cls, value: str) -> str:
-        visible = "".join(c for c in value if c.isprintable() and c not in _INVISIBLE)
-        if not visible.strip():
+        # the first visible character ends the scan (a prompt usually starts with one)
+        if not any(c.isprintable() and c not in _INVISIBLE and not c.isspace() for c in value):
             raise ValueError(
                 f"prompt={shorten(value)} is blank (only spaces, zero-width or control "
                 "characters); give a non-empty text prompt"
             )
-        if any("\ud800" <= c <= "\udfff" for c in value):
+        try:
+            value.encode("utf-8")  # fails exactly on a lone surrogate
+        except UnicodeEncodeError:
             raise ValueError(
                 f"prompt={shorten(value)} contains a lone surrogate (not valid Unicode text); "
                 "give UTF-8 text"
-            )
+            ) from None
         return value
 
     @field_validator("model")

@@ -155,6 +155,13 @@ class ImageResult(BaseModel):
 
         """
         clean = _strip_account_fields(data) if isinstance(data, dict) else {}
+        return cls._from_clean(clean, task_id=task_id, trace_id=trace_id)
+
+    @classmethod
+    def _from_clean(
+        cls, clean: dict[str, Any], *, task_id: str | None, trace_id: str | None
+    ) -> ImageResult:
+        """:meth:`from_response` of a body already without :data:`ACCOUNT_FIELDS`."""
         task_id = opt_str(clean.get("task_id")) or task_id
         trace_id = opt_str(clean.get("trace_id")) or trace_id
         if clean.get("success") is False or clean.get("error"):
@@ -362,7 +369,7 @@ class TaskRecord(BaseModel):
             raise NanoBananaError(f"the record of task {found!r} holds the response of {named!r}")
         trace_id = opt_str(clean.get("trace_id"))
         result = (
-            ImageResult.from_response(response, task_id=found, trace_id=trace_id)
+            ImageResult._from_clean(response, task_id=found, trace_id=trace_id)
             if isinstance(response, dict)
             else None
         )

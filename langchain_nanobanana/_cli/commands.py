@@ -294,9 +294,7 @@ def _report_invalid(
     output.note(f"nanobanana: skipping {len(errors)} invalid row(s) (--skip-invalid)")
 
 
-def _check_keys(
-    journal: KeyStore, scope: str, plans: list[Any]
-) -> tuple[list[RowError], set[str]]:
+def _check_keys(journal: KeyStore, scope: str, plans: list[Any]) -> tuple[list[RowError], set[str]]:
     """Rows whose key the journal records for another request (nothing is sent for them), and
     the keys the journal records at all (one read for the whole file; a row whose key it did
     not record needs no look-up before its submission).

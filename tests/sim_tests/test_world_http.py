@@ -294,3 +294,29 @@ def test_the_standalone_simulator_prints_the_host_it_bound() -> None:
         proc.wait(10)
     assert "listening on http://0.0.0.0:" in first, first
     assert first.strip().rsplit(" ", 1)[-1].startswith("http://127.0.0.1:"), first
+
+
+# -- a .netrc or a session's auth never replaces the token -----------------------------------------
+
+
+def test_a_netrc_default_entry_does_not_replace_the_token(
+    sim: FakeNanoBananaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests' ``Session.prepare_request`` applies a ``.netrc`` entry (``default`` matches
+    every host) as Basic auth over an explicit ``Authorization`` header: the API would answer
+    401 for a token that is right. API requests are prepared without it.
+    """
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone password not-the-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = requests.Session()
+    session.auth = ("other", "secret")  # a session's auth is not ours to send either
+    session.headers["X-Team"] = "imaging"  # the session's own headers still go out
+    sim.task_duration = 0.1
+    with fast_client(sim, session=session) as client:
+        result = client.generate("a red kite")
+    assert result.status == "succeeded"
+    for request in sim.requests_to(SUBMIT) + sim.requests_to(TASKS):
+        assert request.headers.get("authorization") == f"Bearer {SIM_TOKEN}"
+        assert request.headers.get("x-team") == "imaging"

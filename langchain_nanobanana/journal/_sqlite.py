@@ -12,9 +12,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 from langchain_nanobanana.journal._common import _FORMAT, _STATES, _WAIT_STEP, SCHEMA_VERSION
-from langchain_nanobanana.journal._owner import _INHERITED
+from langchain_nanobanana.journal._owner import _HOST, _INHERITED, _own_start, pid_alive
 from langchain_nanobanana.journal.errors import JournalError
 
 __all__ = ["SQLiteFile"]
@@ -73,6 +74,7 @@ class SQLiteFile:
         self._conn: sqlite3.Connection | None = None
         self._conn_pid = os.getpid()
         self._stat: tuple[int, int] | None = None
+        self._marker: str | None = None  # this opener's row in meta (see _check_openers)
         with self.lock:
             self._conn = self._open(check=True)
 
@@ -117,6 +119,9 @@ class SQLiteFile:
     def _open_once(self, *, check: bool) -> sqlite3.Connection:
         if os.path.isdir(self.path):
             raise self.error(f"journal path {self.path} is a directory, not a file")
+        # looked at before connecting: our own connection creates the -wal file
+        wal_missing = os.path.exists(self.path) and not os.path.exists(self.path + "-wal")
+        since = time.time()
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
@@ -147,6 +152,8 @@ class SQLiteFile:
                         f"journal {self.path} is corrupted (quick_check: {verdict}); nothing "
                         f"was sent. Recover its records (`sqlite3 {self.path} .recover`). {_KEEP}"
                     )
+                self._check_openers(conn, wal_missing=wal_missing, since=since)
+                self._register(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise self.wrap(exc) from None
@@ -191,6 +198,82 @@ class SQLiteFile:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         if "entries" not in tables:
             raise self.error(f"journal {self.path} is incomplete (no entries table)")
+
+    # -- a file copied (or restored) without its -wal file --------------------------------------
+
+    def _check_openers(self, conn: sqlite3.Connection, *, wal_missing: bool, since: float) -> None:
+        """Refuse a file whose -wal file is missing while an opener's marker says the file was
+        in use: its commits since the last checkpoint (keys paid for) live only in that -wal
+        file. Markers of openers that are gone are pruned when the -wal file is present (SQLite
+        has just recovered it: nothing is lost).
+
+        Each process that opens the file writes a marker row ``opener:...`` into ``meta`` and
+        checkpoints it into the main file, and deletes it when it closes the file cleanly (the
+        last connection's close checkpoints and deletes the -wal file). A copy of the main file
+        alone, made while a process had it open or after one died without closing it, carries
+        a marker and no -wal file. Markers written after ``since`` (a process that opened the
+        file while this one was connecting) do not count.
+        """
+        rows = conn.execute("SELECT name, value FROM meta WHERE name LIKE 'opener:%'").fetchall()
+        stale: list[str] = []
+        lost: list[tuple[str, bool | None]] = []
+        for name, value in rows:
+            alive = _opener_alive(str(name))
+            try:
+                written = float(value)
+            except ValueError:
+                written = 0.0
+            if wal_missing and written < since:
+                lost.append((str(name), alive))
+            elif not wal_missing and alive is not True:
+                stale.append(str(name))
+        if lost:
+            name, alive = lost[0]
+            parts = name.split(":")
+            host, pid = (parts[1], parts[2]) if len(parts) > 2 else ("?", "?")
+            how = "still has it open" if alive else "ended without closing it"
+            raise self.error(
+                f"journal {self.path} has no -wal file, but pid {pid} on {host or '?'} {how}: "  # noqa: S608
+                f"it is a copy made without its -wal file (or that file was deleted), and the "
+                f"keys recorded since its last checkpoint are missing; going on would pay again "
+                f"for them. Nothing was sent. Copy the journal together with its -wal file, or "
+                f"close the program that has it open and copy it again. If you know nothing "
+                f"is missing: sqlite3 {self.path} \"DELETE FROM meta WHERE name LIKE 'opener:%'\""
+            )
+        if stale:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM meta WHERE name = ?", [(n,) for n in stale])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _register(self, conn: sqlite3.Connection) -> None:
+        """Write this opener's marker and checkpoint it into the main file (best effort: a
+        ``PASSIVE`` checkpoint never waits for other connections' readers).
+        """
+        self._marker = f"opener:{_HOST or ''}:{os.getpid()}:{_own_start() or ''}:{id(self):x}"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                (self._marker, repr(time.time())),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _unregister(self, conn: sqlite3.Connection) -> None:
+        if self._marker is None:
+            return
+        try:
+            conn.execute("DELETE FROM meta WHERE name = ?", (self._marker,))
+        except sqlite3.Error as exc:  # a full disk: the next opener sees a stale marker
+            logger.warning("journal %s: could not remove its opener marker: %s", self.path, exc)
+        self._marker = None
 
     def _identity(self) -> tuple[int, int] | None:
         try:
@@ -266,5 +349,24 @@ class SQLiteFile:
         with self.lock:
             self.closed = True
             if self._conn is not None and self._conn_pid == os.getpid():
+                if self._stat is not None and self._identity() == self._stat:
+                    self._unregister(self._conn)
                 self._conn.close()
             self._conn = None
+
+
+def _opener_alive(name: str) -> bool | None:
+    """Whether the opener of marker ``name`` (``opener:HOST:PID:START:ID``) still runs: ``None``
+    for another host (its pid means nothing here) or an unreadable marker.
+    """
+    parts = name.split(":", 4)
+    if len(parts) < 5 or not parts[2].isdigit():
+        return None
+    _, host, pid, rest = parts[0], parts[1], int(parts[2]), parts[3:]
+    if host != (_HOST or ""):
+        return None
+    start = ":".join(rest).rsplit(":", 1)[0] or None
+    if pid == os.getpid():
+        own = _own_start()
+        return not (start and own and start != own)
+    return pid_alive(SimpleNamespace(owner_pid=pid, owner_start=start), False)

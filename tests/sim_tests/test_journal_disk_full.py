@@ -73,6 +73,11 @@ def test_disk_full_after_the_paid_post_names_the_paid_task(
             worker = threading.Thread(target=submit)
             worker.start()
             assert eventually(lambda: bool(sim.requests_to(SUBMIT)), within=5)
+            # SQLite writes over a -wal file's old frames after a checkpoint: empty it, so that
+            # the write after the POST needs new space
+            journal = client.journal
+            assert journal is not None
+            journal._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # type: ignore[attr-defined]
             _fill(small_disk)  # the disk fills while the paid POST is in flight
             worker.join(10)
         os.remove(small_disk / "filler")
@@ -96,6 +101,8 @@ from langchain_nanobanana.journal import JournalWriteError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 base_url, path = sys.argv[1], sys.argv[2]
 client = NanoBananaClient("sim-token", base_url=base_url, journal=path)
+# an empty -wal file: every write below needs new space (SQLite reuses old frames)
+client.journal._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 def size():
     return os.path.getsize(path + "-wal") if os.path.exists(path + "-wal") else 0
 before = size()
@@ -110,7 +117,7 @@ worker = threading.Thread(target=submit)
 worker.start()
 while size() == before:  # the reservation is written: the POST is in flight (0.5 s latency)
     time.sleep(0.005)
-limit = max(os.path.getsize(path), size())
+limit = size()  # the -wal file may not grow (the main file is not written before a checkpoint)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # the disk is "full" from now on
 worker.join()
 print(json.dumps(report))

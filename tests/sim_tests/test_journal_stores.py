@@ -208,6 +208,69 @@ def test_sqlite_journal_deleted_or_replaced_while_open_is_refused(tmp_path: Path
         journal._closed = True
 
 
+def test_sqlite_journal_copied_without_its_wal_file_is_refused(tmp_path: Path) -> None:
+    """A copy of the main file alone, made while the journal is open, misses the keys still in
+    the -wal file: opening it is an error that says so (nothing is sent); copied with its -wal
+    file, or after a clean close, it opens and holds every key.
+    """
+    path = tmp_path / "runs.sqlite"
+    with Journal(path) as journal:
+        journal.begin(SCOPE, "k", ID)
+        journal.submitted(SCOPE, "k", "t-1")  # in the -wal file, not yet in the main file
+        shutil.copy(path, tmp_path / "alone.sqlite")
+        shutil.copy(path, tmp_path / "both.sqlite")
+        shutil.copy(f"{path}-wal", tmp_path / "both.sqlite-wal")
+        with pytest.raises(JournalError, match="no -wal file") as info:
+            Journal(tmp_path / "alone.sqlite")
+        assert "still has it open" in info.value.message
+        with Journal(tmp_path / "both.sqlite") as both:
+            entry = both.get(SCOPE, "k")
+            assert entry is not None and entry.task_id == "t-1"
+        with Journal(path) as second:  # a second opener of the live file is fine
+            assert second.get(SCOPE, "k") is not None
+    shutil.copy(path, tmp_path / "closed.sqlite")  # after a clean close: no -wal file needed
+    assert not Path(f"{path}-wal").exists()
+    with Journal(tmp_path / "closed.sqlite") as closed:
+        entry = closed.get(SCOPE, "k")
+        assert entry is not None and entry.task_id == "t-1"
+    with Journal(path) as again:  # and the original reopens, again and again
+        assert again.get(SCOPE, "k") is not None
+
+
+def test_sqlite_journal_whose_wal_file_was_lost_after_a_crash_is_refused(tmp_path: Path) -> None:
+    """kill -9 leaves the marker and the -wal file: the next opener recovers the -wal file (and
+    drops the dead opener's marker); deleting that -wal file instead is refused.
+    """
+    import subprocess
+    import sys
+
+    path = tmp_path / "runs.sqlite"
+    code = (
+        "import os, signal, sys\n"
+        "from langchain_nanobanana.journal import Journal\n"
+        "j = Journal(sys.argv[1])\n"
+        f"j.begin({SCOPE!r}, 'k', {ID!r})\n"
+        f"j.submitted({SCOPE!r}, 'k', 't-1')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    for lose_wal in (False, True):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-c", code, str(path)], check=False)
+        assert done.returncode == -9
+        assert Path(f"{path}-wal").exists()
+        if lose_wal:
+            os.unlink(f"{path}-wal")
+            with pytest.raises(JournalError, match="ended without closing it"):
+                Journal(path)
+            continue
+        with Journal(path) as journal:
+            entry = journal.get(SCOPE, "k")
+            assert entry is not None and entry.task_id == "t-1"
+        with Journal(path) as journal:  # the dead opener's marker is gone: no false alarm
+            assert journal.get(SCOPE, "k") is not None
+
+
 # -- PostgreSQL: bad input before any request --------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -70,6 +71,9 @@ class Batch:
         self.first_error: BaseException | None = None
         self.paid: dict[str, None] = {}  # every task submitted (ordered): each was billed
         self.results: dict[int, ImageResult] = {}  # index -> finished result
+        #: ``time.monotonic()`` of the first submission answered with a task (the wait's first
+        #: round is due ``poll_interval`` after it: a long submission phase is read at once).
+        self.since: float | None = None
 
     def to_submit(self) -> list[tuple[int, ImageRequest]]:
         """The valid requests, with their input index."""
@@ -80,6 +84,8 @@ class Batch:
         task_id = getattr(outcome, "task_id", None)
         if task_id:
             self.paid[task_id] = None
+            if self.since is None:
+                self.since = time.monotonic()
         if isinstance(outcome, ImageResult) and outcome.status == "succeeded":
             self.results[index] = outcome
         if isinstance(outcome, ImageResult) and outcome.status == "pending" and outcome.task_id:

@@ -155,11 +155,12 @@ class AsyncMethods(ClientBase):
         *,
         max_wait: float | None = None,
         on_progress: Callable[[dict[str, Any]], Any] | None = None,
+        since: float | None = None,
     ) -> AsyncIterator[tuple[str, Outcome]]:
         """Async :meth:`iter_outcomes`; ``on_progress`` may be a coroutine function."""
         budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
         async for task_id, outcome in aiter_outcomes(
-            self._poller, list(task_ids), max_wait=budget, on_progress=on_progress
+            self._poller, list(task_ids), max_wait=budget, on_progress=on_progress, since=since
         ):
             self._record(task_id, outcome)
             yield task_id, outcome

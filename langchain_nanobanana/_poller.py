@@ -83,8 +83,12 @@ class Mailbox:
         loop: asyncio.AbstractEventLoop | None = None,
         *,
         watch: CallbackWaiter | None = None,
+        since: float | None = None,
     ) -> None:
         self.task_ids = list(dict.fromkeys(task_ids))
+        #: ``time.monotonic()`` of the earliest submission of these tasks (``None``: now): the
+        #: first round is due ``poll_interval`` after it.
+        self.since = since
         self.loop = loop
         #: A callback waiter: the poller's thread hands it the messages (after a round, outside
         #: the poller's lock) instead of a waiting thread taking them from ``sync_queue``. Held
@@ -176,7 +180,7 @@ class Poller:
             if watch is not None:
                 self._watches[id(watch)] = watch
                 heapq.heappush(self._deadlines, (watch.state.deadline, id(watch)))
-            self._timer.joined(time.monotonic())
+            self._timer.joined(time.monotonic(), box.since)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="nanobanana-poller", daemon=True

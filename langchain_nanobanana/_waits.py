@@ -122,10 +122,17 @@ class _Waiter:
     leaving early log the pending task_ids and put them on the exception.
     """
 
-    def __init__(self, poller: Poller, task_ids: list[str], max_wait: float, loop: Any) -> None:
+    def __init__(
+        self,
+        poller: Poller,
+        task_ids: list[str],
+        max_wait: float,
+        loop: Any,
+        since: float | None = None,
+    ) -> None:
         self.poller = poller
         self.state = WaitState(task_ids, max_wait)
-        self.box = Mailbox(self.state.task_ids, loop)
+        self.box = Mailbox(self.state.task_ids, loop, since=since)
         poller.subscribe(self.box)
 
     def timeout(self) -> float | None:
@@ -170,15 +177,17 @@ def iter_outcomes(
     *,
     max_wait: float,
     on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    since: float | None = None,
 ) -> Iterator[tuple[str, Outcome]]:
     """Yield ``(task_id, outcome)`` as each task ends (sync waiter; the poller thread reads).
 
     The deadline is this waiter's own (checked at least once a second); at it, every task still
     pending yields a ``TaskTimeoutError``. Leaving early (``break``, an exception,
     ``KeyboardInterrupt``) unsubscribes, logs the pending task_ids at WARNING and records them on
-    the exception (``task_ids``).
+    the exception (``task_ids``). ``since``: ``time.monotonic()`` of the earliest submission
+    (the first round is due ``poll_interval`` after it; default: now).
     """
-    waiter = _Waiter(poller, task_ids, max_wait, None)
+    waiter = _Waiter(poller, task_ids, max_wait, None, since)
     failure: BaseException | None = None
     try:
         while waiter.state.waiting():
@@ -207,12 +216,13 @@ async def aiter_outcomes(
     *,
     max_wait: float,
     on_progress: Callable[[dict[str, Any]], Any] | None = None,
+    since: float | None = None,
 ) -> AsyncIterator[tuple[str, Outcome]]:
     """Async :func:`iter_outcomes`: messages reach this event loop with
     ``call_soon_threadsafe``; ``on_progress`` may be a coroutine function. Cancellation and
     ``asyncio.wait_for`` timeouts record the pending task_ids on the ``CancelledError``.
     """
-    waiter = _Waiter(poller, task_ids, max_wait, asyncio.get_running_loop())
+    waiter = _Waiter(poller, task_ids, max_wait, asyncio.get_running_loop(), since)
     assert waiter.box.async_queue is not None
     failure: BaseException | None = None
     try:

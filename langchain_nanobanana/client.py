@@ -366,6 +366,7 @@ class NanoBananaClient(AsyncMethods):
         *,
         max_wait: float | None = None,
         on_progress: Callable[[dict[str, Any]], Any] | None = None,
+        since: float | None = None,
     ) -> Iterator[tuple[str, Outcome]]:
         """Yield ``(task_id, outcome)`` as each task ends: an ``ImageResult``, or the error it
         ended with (``TaskFailedError``, ``TaskTimeoutError`` at the deadline, ...).
@@ -375,6 +376,9 @@ class NanoBananaClient(AsyncMethods):
             max_wait: Seconds, this wait's own budget (default: the client's).
             on_progress: Called in this thread after each round with the
                 ``nano_banana_progress`` payload for these tasks.
+            since: ``time.monotonic()`` of the earliest submission of ``task_ids`` (default:
+                now). The first round is due ``poll_interval`` after it, so tasks submitted
+                longer ago than that (a batch that took a while to submit) are read at once.
 
         Leaving early (``break``, an exception) logs the pending task_ids at WARNING; they keep
         running.
@@ -382,7 +386,7 @@ class NanoBananaClient(AsyncMethods):
         """
         budget = self.max_wait if max_wait is None else _number("max_wait", max_wait)
         for task_id, outcome in iter_outcomes(
-            self._poller, list(task_ids), max_wait=budget, on_progress=on_progress
+            self._poller, list(task_ids), max_wait=budget, on_progress=on_progress, since=since
         ):
             self._record(task_id, outcome)
             yield task_id, outcome

@@ -234,7 +234,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
             yield from batch.take_ready()
             if batch.open:
                 for task_id, outcome in self.client.iter_outcomes(
-                    list(batch.open), on_progress=dispatcher(run_manager)
+                    list(batch.open), on_progress=dispatcher(run_manager), since=batch.since
                 ):
                     yield from batch.finished(task_id, outcome)
         except BaseException as exc:
@@ -283,7 +283,7 @@ class NanoBananaImageGenerator(Configured, RunnableSerializable[ImageGeneratorIn
                 yield item
             if batch.open:
                 async for task_id, outcome in self.client.aiter_outcomes(
-                    list(batch.open), on_progress=dispatcher(run_manager)
+                    list(batch.open), on_progress=dispatcher(run_manager), since=batch.since
                 ):
                     for item in batch.finished(task_id, outcome):
                         yield item

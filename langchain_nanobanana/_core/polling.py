@@ -83,10 +83,14 @@ class RoundTimer:
         self.delay = interval
         self.due = float("inf")
 
-    def joined(self, now: float) -> None:
-        """A task joined: the next round within ``interval``; the wait restarts."""
+    def joined(self, now: float, since: float | None = None) -> None:
+        """A task joined: the next round within ``interval`` of ``since`` (when the task was
+        submitted, ``time.monotonic`` seconds; default ``now``), at once when that is past;
+        the wait restarts.
+        """
+        start = now if since is None else min(since, now)
         self.delay = self.interval
-        self.due = min(self.due, now + self.interval)
+        self.due = min(self.due, start + self.interval)
 
     def after_round(self, now: float, *, progress: bool) -> None:
         """Schedule the next round after one that ended at ``now``; ``progress``: a task ended."""

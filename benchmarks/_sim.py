@@ -61,6 +61,9 @@ def _serve(conn: Connection, token: str) -> None:
             elif command == "span":
                 times = [r.time for r in sim.requests if r.path.startswith("/nano-banana/")]
                 conn.send(max(times) - min(times) if times else 0.0)
+            elif command == "first_last":
+                times = [r.time for r in sim.requests if r.path.startswith("/nano-banana/")]
+                conn.send((min(times), max(times)) if times else (0.0, 0.0))
             elif command == "rate_limited":
                 conn.send(sim.rate_limited)
             elif command == "clear":
@@ -119,6 +122,13 @@ class SimProcess:
     def span(self) -> float:
         """Seconds from the first to the last API request received (simulator clock)."""
         return float(self._call("span"))
+
+    def first_last(self) -> tuple[float, float]:
+        """``time.monotonic()`` (the machine's clock: comparable with this process's) of the
+        first and the last API request received.
+        """
+        first, last = self._call("first_last")
+        return float(first), float(last)
 
     def rate_limited(self) -> int:
         """API requests the simulator's ``rate_limit`` answered 429 since start."""

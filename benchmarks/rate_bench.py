@@ -104,14 +104,20 @@ def run_cli(args: argparse.Namespace, rate_limit: float | None) -> dict[str, Any
         env["ACEDATACLOUD_API_TOKEN"] = TOKEN
         start = time.monotonic()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        wall = time.monotonic() - start
+        end = time.monotonic()
+        wall = end - start
+        first, last = sim.first_last()
         manifest = out / "manifest.jsonl"
         lines = manifest.read_text().splitlines() if manifest.exists() else []
         ok = sum(1 for line in lines if json.loads(line).get("status") == "succeeded")
         if proc.returncode != 0:
             print(f"  (exit {proc.returncode}) {proc.stderr[-400:]}", file=sys.stderr)
         name = "nanobanana batch" + (f" --rate-limit {rate_limit:g}" if rate_limit else "")
-        return _figures(sim, name, wall, args.rows, args.limit, ok)
+        figures = _figures(sim, name, wall, args.rows, args.limit, ok)
+        # where the time outside the API requests goes: start-up, and after the last answer
+        figures["first_request_s"] = round(first - start, 2)
+        figures["after_last_s"] = round(end - last, 2)
+        return figures
 
 
 def run_batch(args: argparse.Namespace, rate_limit: float | None) -> dict[str, Any]:

@@ -188,6 +188,15 @@ class Poller:
                 self._thread.start()
             self._cond.notify_all()
 
+    def poll_now(self) -> None:
+        """Make the next round due now (when any task is watched); the schedule goes on from
+        that round.
+        """
+        with self._cond:
+            if self._watchers:
+                self._timer.now(time.monotonic())
+                self._cond.notify_all()
+
     def unsubscribe(self, box: Mailbox) -> None:
         """Stop watching for ``box`` (its tasks stay watched for other waiters)."""
         with self._cond:
@@ -252,7 +261,8 @@ class Poller:
                 if self._closed:
                     self._thread = None
                     return
-                ids = list(self._watchers) if time.monotonic() >= self._timer.due else []
+                started = time.monotonic()
+                ids = list(self._watchers) if started >= self._timer.due else []
             for watch in expired:  # outside the lock: callbacks may subscribe or cancel
                 watch.expire()
             if not ids:
@@ -262,7 +272,8 @@ class Poller:
                 failed: BaseException | None = None
             except Exception as exc:  # delivered to the waiters below, never lost
                 found, failed = {}, exc
-            for watch in self._deliver(ids, found, failed):  # only the watches this round reached
+            reached = self._deliver(ids, found, failed, started)
+            for watch in reached:  # only the watches this round reached
                 watch.drain()
 
     def _deliver(
@@ -270,6 +281,7 @@ class Poller:
         ids: list[str],
         found: dict[str, TaskRecord | BaseException],
         failed: BaseException | None,
+        started: float,
     ) -> list[CallbackWaiter]:
         progress = False
         reached: dict[int, CallbackWaiter] = {}
@@ -317,7 +329,7 @@ class Poller:
                         reached[id(watch)] = watch
                 self._last_errors.pop(task_id, None)
                 self._failed_reads.pop(task_id, None)
-            self._timer.after_round(time.monotonic(), progress=progress)
+            self._timer.after_round(time.monotonic(), progress=progress, started=started)
         logger.debug(
             "poll round %d: %d task(s) read, %d finished%s",
             self.rounds,

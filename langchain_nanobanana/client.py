@@ -391,6 +391,14 @@ class NanoBananaClient(AsyncMethods):
             self._record(task_id, outcome)
             yield task_id, outcome
 
+    def poll_now(self) -> None:
+        """Read every task this client waits for at once, instead of at the next scheduled
+        round (up to ``poll_interval`` later). A batch calls it after its last submission:
+        nothing more will join, so tasks that already ended are seen without waiting out an
+        interval. Costs one round (one read per 50 pending tasks); safe to call any time.
+        """
+        self._poller.poll_now()
+
     def watch(
         self,
         task_ids: Sequence[str],

@@ -326,6 +326,7 @@ class Batch(Ledger):
         # rows another worker held: after the free ones (their owner has finished them by now,
         # or the journal's wait for a live owner takes over)
         self._wait(lambda: self._queued == 0 or self._stop.is_set())
+        self.client.poll_now()  # every row is submitted: read what is pending at once
         self._draining = True
         while not self._stop.is_set():
             with self._lock:

@@ -82,6 +82,7 @@ class RoundTimer:
         self.max_interval = max(interval, max_interval)
         self.delay = interval
         self.due = float("inf")
+        self.asked: float | None = None  # when a round was asked for at once (poll_now)
 
     def joined(self, now: float, since: float | None = None) -> None:
         """A task joined: the next round within ``interval`` of ``since`` (when the task was
@@ -92,10 +93,20 @@ class RoundTimer:
         self.delay = self.interval
         self.due = min(self.due, start + self.interval)
 
-    def after_round(self, now: float, *, progress: bool) -> None:
-        """Schedule the next round after one that ended at ``now``; ``progress``: a task ended."""
+    def now(self, now: float) -> None:
+        """A round is asked for at once (a batch submitted its last task)."""
+        self.asked = now
+        self.due = min(self.due, now)
+
+    def after_round(self, now: float, *, progress: bool, started: float | None = None) -> None:
+        """Schedule the next round after one that ended at ``now``; ``progress``: a task ended.
+        ``started``: when the round took its list of tasks; a round asked for at once after
+        that (tasks that joined while it read) is due at once again.
+        """
         self.delay = self.interval if progress else min(self.delay * GROWTH, self.max_interval)
-        self.due = now + self.delay
+        again = self.asked is not None and started is not None and self.asked >= started
+        self.due = now if again else now + self.delay
+        self.asked = None
 
     def idle(self) -> None:
         """Nothing pending: no round is due."""

@@ -871,10 +871,10 @@ def test_poll_loop_restarts_the_schedule_when_a_round_finishes_tasks(
     restarts: list[int] = []
     original = RoundTimer.after_round
 
-    def spy(self: RoundTimer, now: float, *, progress: bool) -> None:
+    def spy(self: RoundTimer, now: float, *, progress: bool, started: float | None = None) -> None:
         if progress:
             restarts.append(1)
-        original(self, now, progress=progress)
+        original(self, now, progress=progress, started=started)
 
     monkeypatch.setattr(RoundTimer, "after_round", spy)
     sim.task_duration = 60.0

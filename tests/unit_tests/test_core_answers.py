@@ -479,3 +479,30 @@ def test_outcome_of() -> None:
     error = outcome_of(failed)
     assert isinstance(error, TaskFailedError) and error.code == "content_policy"
     assert error.task_id == "t" and error.trace_id == TRACE
+
+
+def test_a_round_asked_for_at_once_during_a_round_comes_right_after_it() -> None:
+    """``poll_now`` while a round reads (it took its list of tasks before the last ones
+    joined): the next round is due at once, not a whole interval later.
+    """
+    timer = RoundTimer(1.0, 10.0)
+    timer.joined(100.0)
+    assert timer.due == 101.0
+    timer.now(100.2)
+    assert timer.due == 100.2
+    timer.after_round(100.4, progress=False, started=100.1)  # asked after the round started
+    assert timer.due == 100.4
+    timer.after_round(100.5, progress=False, started=100.45)  # nothing asked since
+    assert timer.due == 100.5 + 2.25  # the schedule went on growing (x1.5 per quiet round)
+    timer.now(101.0)
+    timer.after_round(101.2, progress=True, started=101.05)  # asked before this round began
+    assert timer.due == 102.2
+
+
+def test_the_first_round_is_due_an_interval_after_the_submission() -> None:
+    timer = RoundTimer(1.0, 10.0)
+    timer.joined(100.0, since=80.0)  # a batch that took 20 s to submit: read at once
+    assert timer.due <= 100.0
+    timer = RoundTimer(1.0, 10.0)
+    timer.joined(100.0, since=99.7)
+    assert timer.due == 100.7

@@ -61,6 +61,8 @@ def _serve(conn: Connection, token: str) -> None:
             elif command == "span":
                 times = [r.time for r in sim.requests if r.path.startswith("/nano-banana/")]
                 conn.send(max(times) - min(times) if times else 0.0)
+            elif command == "times":
+                conn.send([(r.time, r.path) for r in sim.requests if r.path.startswith("/nano")])
             elif command == "first_last":
                 times = [r.time for r in sim.requests if r.path.startswith("/nano-banana/")]
                 conn.send((min(times), max(times)) if times else (0.0, 0.0))

@@ -84,8 +84,10 @@ def restart_disabled() -> Iterator[None]:
     """
     original = RoundTimer.after_round
 
-    def growth_only(self: RoundTimer, now: float, *, progress: bool) -> None:
-        original(self, now, progress=False)
+    def growth_only(
+        self: RoundTimer, now: float, *, progress: bool, started: float | None = None
+    ) -> None:
+        original(self, now, progress=False, started=started)
 
     RoundTimer.after_round = growth_only  # type: ignore[method-assign]
     try:

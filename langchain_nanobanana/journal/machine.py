@@ -14,13 +14,20 @@ import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from langchain_nanobanana.errors import TaskFailedError
 from langchain_nanobanana.journal._base import DEFAULT_LEASE
+from langchain_nanobanana.journal._changes import (
+    Change,
+    change_of,
+    failed_change,
+    submitted_change,
+    succeeded_change,
+)
 from langchain_nanobanana.journal._common import _WAIT_STEP
 from langchain_nanobanana.journal._manual import ManualStore
-from langchain_nanobanana.journal._records import Decision, Entry, check_text, encode_outcome
+from langchain_nanobanana.journal._records import Decision, Entry, check_text
 from langchain_nanobanana.journal.errors import (
     IdempotencyKeyBusyError,
     IdempotencyKeyMismatchError,
@@ -28,19 +35,9 @@ from langchain_nanobanana.journal.errors import (
     UncertainKeyError,
 )
 
-__all__ = ["DEFAULT_LEASE", "Change", "KeyStore"]
+__all__ = ["DEFAULT_LEASE", "KeyStore"]
 
 logger = logging.getLogger(__name__)
-
-
-class Change(NamedTuple):
-    """An outcome to record under a key: ``what`` (for log lines: ``"submission"``,
-    ``"result"``, ``"failure"``), the task it names (``found``) and the columns to set.
-    """
-
-    what: str
-    found: str | None
-    values: Mapping[str, Any]
 
 
 class KeyStore(ManualStore):
@@ -304,7 +301,7 @@ class KeyStore(ManualStore):
             JournalError: Bad arguments, or the store is unreadable, full or locked.
 
         """
-        change = self._change_of(task_id, outcome)
+        change = change_of(task_id, outcome)
         if change is None:
             return None
         check_text("scope", scope)
@@ -323,64 +320,6 @@ class KeyStore(ManualStore):
                 self._unhold(scope, found)
         return found
 
-    def _change_of(self, task_id: str, outcome: object) -> Change | None:
-        if isinstance(outcome, TaskFailedError):
-            return self._failed_change(outcome.code, outcome.message, task_id, outcome.trace_id)
-        if isinstance(outcome, BaseException):
-            return None
-        status = getattr(outcome, "status", None)
-        trace_id = getattr(outcome, "trace_id", None)
-        if status == "pending":
-            return self._submitted_change(task_id, trace_id)
-        if status == "succeeded":
-            return self._succeeded_change(
-                outcome.model_dump(mode="json", exclude={"raw"}),  # type: ignore[attr-defined]
-                (),
-            )
-        if status == "failed":
-            error = getattr(outcome, "error", None)
-            return self._failed_change(
-                getattr(error, "code", None), getattr(error, "message", None), task_id, trace_id
-            )
-        return None
-
-    def _submitted_change(self, task_id: str, trace_id: str | None) -> Change:
-        check_text("task_id", task_id)
-        values = {"state": "submitted", "task_id": task_id, "trace_id": trace_id}
-        return Change("submission", task_id, values)
-
-    def _succeeded_change(
-        self, result: Mapping[str, Any], files: Sequence[str | os.PathLike[str]]
-    ) -> Change:
-        if not isinstance(result, Mapping):
-            raise self._error(f"succeeded() needs a JSON result mapping, got {result!r}")
-        encode_outcome(result, files)  # refuses what no store can hold, before any write
-        task_id = result.get("task_id") if isinstance(result.get("task_id"), str) else None
-        trace_id = result.get("trace_id") if isinstance(result.get("trace_id"), str) else None
-        values = {
-            "state": "succeeded",
-            "task_id": task_id or None,
-            "trace_id": trace_id or None,
-            "result": dict(result),
-            "files": [os.fspath(f) for f in files],
-            "error_code": None,
-            "error_message": None,
-        }
-        return Change("result", task_id or None, values)
-
-    def _failed_change(
-        self, code: str | None, message: str | None, task_id: str | None, trace_id: str | None
-    ) -> Change:
-        values = {
-            "state": "failed",
-            "task_id": task_id or None,
-            "trace_id": trace_id,
-            "result": None,
-            "error_code": code,
-            "error_message": message,
-        }
-        return Change("failure", task_id or None, values)
-
     def submitted(self, scope: str, key: str, task_id: str, trace_id: str | None = None) -> None:
         """Record that the submission was accepted as task ``task_id`` (state ``submitted``).
 
@@ -391,7 +330,7 @@ class KeyStore(ManualStore):
             JournalError: Bad arguments, or the store is unreadable, full or locked.
 
         """
-        self._settle(scope, key, self._submitted_change(task_id, trace_id))
+        self._settle(scope, key, submitted_change(task_id, trace_id))
 
     def succeeded(
         self,
@@ -415,7 +354,7 @@ class KeyStore(ManualStore):
                 full or locked.
 
         """
-        self._settle(scope, key, self._succeeded_change(result, files))
+        self._settle(scope, key, succeeded_change(result, files, self.path))
 
     def failed(
         self,
@@ -435,7 +374,7 @@ class KeyStore(ManualStore):
             JournalError: Bad arguments, or the store is unreadable, full or locked.
 
         """
-        self._settle(scope, key, self._failed_change(code, message, task_id, trace_id))
+        self._settle(scope, key, failed_change(code, message, task_id, trace_id))
 
     def release(self, scope: str, key: str) -> None:
         """Free a reservation whose submission surely never created a task (an error whose

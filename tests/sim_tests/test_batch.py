@@ -626,7 +626,8 @@ def test_batch_as_completed_polls_no_more_than_twice_what_batch_does(
                 results = [out[i] for i in range(64)]
             assert_in_input_order(inputs, results)
             polls = json_bodies(sim, TASKS)
-            assert all(len(p["ids"]) <= BATCH_CHUNK for p in polls)
+            # a round with one pending task reads it alone ({"action": "retrieve", "id": ...})
+            assert all(len(p.get("ids", [p.get("id")])) <= BATCH_CHUNK for p in polls)
             reads[how] = len(polls)
     assert reads["as_completed"] <= 2 * reads["batch"], reads
     assert reads["batch"] <= 2 * math.ceil(64 / BATCH_CHUNK) * 6, reads  # a handful of rounds

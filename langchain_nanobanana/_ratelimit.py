@@ -126,6 +126,7 @@ class Gate:
         self._peak = 0
         self._accepted: deque[tuple[float, float]] = deque()  # (sent, answered), last 2 s
         self._learn_from: float | None = None  # send time of a refused request, to learn from
+        self._learn_until = 0.0  # when the 429 that refused it was answered
         self._last_change = clock()
         self._last_rate_change = clock()
 
@@ -235,6 +236,7 @@ class Gate:
         self._pause_until = max(self._pause_until, now + pause)
         self._next_slot = max(self._next_slot, self._pause_until)
         self._learn_from = sent if self._learn_from is None else max(self._learn_from, sent)
+        self._learn_until = now
         self._ceiling = max(self._ceiling, self._peak, self._in_flight + 1)
         old_limit = self._limit
         self._limit = max(1, (self._limit or max(self._peak, 1)) // 2)
@@ -251,14 +253,17 @@ class Gate:
         """After a pause: the rate the server allows, from what it accepted from us.
 
         The server's window held its limit when the refused request arrived, so count the
-        requests it accepted from us in the second before that one was sent (by send time, as
-        the server counts arrivals). Counted once the pause is over, so that accepted requests
-        whose answers were still on their way back at the 429 (a 429 is answered at once, a
-        submission takes longer) are counted too.
+        requests it accepted from us that were sent in the second before that one was sent, or
+        after it but before its 429 came back (by send time, as the server counts arrivals:
+        requests sent after the refused one may reach the server first; in the first burst
+        they did, 45-47 counted for a limit of 50 without them). Counted once the pause is
+        over, so that accepted requests whose answers were still on their way back at the 429
+        (a 429 is answered at once, a submission takes longer) are counted too.
         """
         sent, self._learn_from = self._learn_from, None
         assert sent is not None
-        observed = sum(1 for t, _ in self._accepted if sent - 1.0 < t <= sent)
+        until = max(sent, self._learn_until)
+        observed = sum(1 for t, _ in self._accepted if sent - 1.0 < t <= until)
         if observed < 2:
             return
         old_rate = self._rate

@@ -121,6 +121,27 @@ def test_the_rate_is_learned_from_what_the_server_accepted() -> None:
     assert clock.now - start == pytest.approx(1.0 + 9 / (40 * MARGIN))
 
 
+def test_requests_sent_after_the_refused_one_but_accepted_count_too() -> None:
+    """In a burst, requests sent after the refused one can reach the server first (it refused
+    the late one because they filled its window): they count, up to the 429's answer.
+    """
+    clock = Clock()
+    g = gate(clock)
+    early = [g.acquire(billable=False) for _ in range(45)]  # 45 tickets now
+    clock.now += 0.01
+    refused = g.acquire(billable=False)
+    clock.now += 0.005
+    late = [g.acquire(billable=False) for _ in range(5)]  # sent after it, arrived before it
+    clock.now += 0.01
+    for ticket in early + late:
+        g.release(ticket, status=200, retry_after=None)
+    g.release(refused, status=429, retry_after=1.0)
+    clock.now += 0.5
+    after = g.acquire(billable=False)  # waits the pause out, then learns
+    assert g.rate == pytest.approx(50 * MARGIN)  # not 45
+    g.release(after, status=200, retry_after=None)
+
+
 def test_a_learned_rate_probes_upwards_rarely() -> None:
     clock = Clock()
     g = gate(clock)

@@ -20,8 +20,8 @@ the executor, tool calls, ``batch``, command-line rows) passes the client's one 
   at most ``R * MARGIN + 1`` requests in any second. With ``rate_limit=R`` (the account's
   limit, known) the bucket runs at ``R * MARGIN`` (3 % below R: the jitter between our clock and
   the server's window). Without it the bucket is off until the first 429; then it is
-  *learned*: set to the number of our requests the server accepted in the second before the
-  refused one (its limit, as seen: the larger count by send time and by answer time) times
+  *learned*: set to the number of our requests the server accepted that were sent in the
+  second before the refused one or after it, up to its 429 (its limit, as seen) times
   ``MARGIN``. A learned rate grows by 1
   request/s per ``PROBE_FACTOR`` pauses' worth of quiet time (30 s after a 1 s pause), because
   a probe that fails costs every sender one pause (the cost of probing stays near 1/30). A
@@ -273,7 +273,7 @@ class Gate:
         self._rate = min(self._rate, learned) if self._rate else learned
         if self._rate != old_rate:
             logger.info(
-                "Rate learned from the 429 (%d accepted in the second before it): %s -> %.1f "
+                "Rate learned from the 429 (%d accepted in the second around it): %s -> %.1f "
                 "requests/s",
                 observed,
                 f"{old_rate:.1f}" if old_rate else "unbounded",

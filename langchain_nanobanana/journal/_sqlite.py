@@ -309,6 +309,7 @@ class SQLiteFile:
         if self._conn is None or self._conn_pid != pid:
             if self._conn is not None:
                 _INHERITED.append(self._conn)  # a fork child must neither use nor close it
+                self._marker = None  # the parent's: only the parent removes it
             self._conn = None
             self._conn = self._open(check=False)
             self._conn_pid = pid

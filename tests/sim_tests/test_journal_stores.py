@@ -237,6 +237,31 @@ def test_sqlite_journal_copied_without_its_wal_file_is_refused(tmp_path: Path) -
         assert again.get(SCOPE, "k") is not None
 
 
+def _use_and_close(journal: Journal) -> None:
+    journal.begin(SCOPE, "child-key", ID)
+    journal.close()
+
+
+def test_a_forked_child_closing_the_journal_keeps_the_parents_marker(tmp_path: Path) -> None:
+    """A fork child that uses and closes the journal it inherited must not remove the parent's
+    opener marker: the parent still has the file open, and a copy without the -wal file is
+    still refused.
+    """
+    import multiprocessing
+
+    path = tmp_path / "runs.sqlite"
+    with Journal(path) as journal:
+        journal.begin(SCOPE, "k", ID)
+        child = multiprocessing.get_context("fork").Process(target=_use_and_close, args=(journal,))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        journal._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        shutil.copy(path, tmp_path / "alone.sqlite")
+        with pytest.raises(JournalError, match="still has it open"):
+            Journal(tmp_path / "alone.sqlite")
+
+
 def test_sqlite_journal_whose_wal_file_was_lost_after_a_crash_is_refused(tmp_path: Path) -> None:
     """kill -9 leaves the marker and the -wal file: the next opener recovers the -wal file (and
     drops the dead opener's marker); deleting that -wal file instead is refused.

@@ -194,7 +194,7 @@ class Poller:
         """
         with self._cond:
             if self._watchers:
-                self._timer.now(time.monotonic())
+                self._timer.ask_now(time.monotonic())
                 self._cond.notify_all()
 
     def unsubscribe(self, box: Mailbox) -> None:

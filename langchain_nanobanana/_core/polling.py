@@ -93,7 +93,7 @@ class RoundTimer:
         self.delay = self.interval
         self.due = min(self.due, start + self.interval)
 
-    def now(self, now: float) -> None:
+    def ask_now(self, now: float) -> None:
         """A round is asked for at once (a batch submitted its last task)."""
         self.asked = now
         self.due = min(self.due, now)

@@ -135,7 +135,7 @@ def submit_once(
             answer.trace_id,
             "yes",
             None,
-            lambda: _record(journal, scope, key, answer.task_id or "", answer),
+            lambda: journal.record(scope, answer.task_id or "", answer, key=key),
         )
     return answer
 
@@ -154,7 +154,7 @@ def _paid(
     trace_id: str | None,
     billed: Any,
     cause: BaseException | None,
-    write: Callable[[], None],
+    write: Callable[[], object],
 ) -> None:
     """Run a journal write after the request was sent; its failure is a WARNING and a
     :class:`JournalWriteError` naming the paid task (never the store's bare error).
@@ -195,7 +195,3 @@ def record_outcome(
             task_id,
             exc.message,
         )
-
-
-def _record(journal: KeyStore, scope: str, key: str, task_id: str, outcome: Any) -> None:
-    journal.record(scope, task_id, outcome, key=key)

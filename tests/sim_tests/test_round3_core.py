@@ -235,6 +235,24 @@ def test_a_forked_child_gets_a_poller_of_its_own(sim: FakeNanoBananaServer) -> N
     client.close()
 
 
+def test_poll_now_reads_a_watched_task_without_waiting_out_the_interval(
+    sim: FakeNanoBananaServer,
+) -> None:
+    """``client.poll_now()`` (what ``nanobanana batch`` calls after its last submission): a
+    finished task is seen at once, not a 30 s poll interval later.
+    """
+    sim.task_duration = 0.0
+    client = fast_client(sim, poll_interval=30.0, max_poll_interval=60.0)
+    task_id = client.generate("a cat", wait=False).task_id
+    assert task_id
+    outcomes: list[Any] = []
+    client.watch([task_id], lambda _id, outcome: outcomes.append(outcome))
+    client.poll_now()
+    assert eventually(lambda: bool(outcomes), within=5)  # the schedule said 30 s
+    assert isinstance(outcomes[0], ImageResult) and outcomes[0].status == "succeeded"
+    client.close()
+
+
 # -- callbacks instead of waiting threads ---------------------------------------------------------
 
 

@@ -488,13 +488,13 @@ def test_a_round_asked_for_at_once_during_a_round_comes_right_after_it() -> None
     timer = RoundTimer(1.0, 10.0)
     timer.joined(100.0)
     assert timer.due == 101.0
-    timer.now(100.2)
+    timer.ask_now(100.2)
     assert timer.due == 100.2
     timer.after_round(100.4, progress=False, started=100.1)  # asked after the round started
     assert timer.due == 100.4
     timer.after_round(100.5, progress=False, started=100.45)  # nothing asked since
     assert timer.due == 100.5 + 2.25  # the schedule went on growing (x1.5 per quiet round)
-    timer.now(101.0)
+    timer.ask_now(101.0)
     timer.after_round(101.2, progress=True, started=101.05)  # asked before this round began
     assert timer.due == 102.2
 
